@@ -1,0 +1,53 @@
+# geogrid — two commands on a fresh Debian/Ubuntu machine:
+#   make demo   the main job end to end (generate the demo city, load it, report)
+#   make test   the test suite against a real PostGIS
+# Both provision what they need: system packages, a virtualenv, a PostGIS database.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: demo test bench sysdeps db db-test maps-assets clean-venv lint
+
+$(STAMP): pyproject.toml requirements.lock
+	@$(PY) -c 'import sys; assert sys.version_info >= (3, 11), "geogrid needs Python 3.11+"'
+	@$(PY) -m venv $(VENV) 2>/dev/null || { scripts/apt-install.sh python3-venv && $(PY) -m venv $(VENV); }
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c requirements.lock -e '.[dev]'
+	@touch $@
+
+sysdeps:
+	@scripts/apt-install.sh gdal-bin chromium
+
+# front-end packages come from npm at build time (lock file committed, node_modules not)
+maps-assets:
+	@if [ -f maps/package-lock.json ] && [ ! maps/node_modules/.installed -nt maps/package-lock.json ]; then \
+	  command -v npm >/dev/null || scripts/apt-install.sh nodejs npm; \
+	  npm ci --prefix maps --no-audit --no-fund --loglevel=error && touch maps/node_modules/.installed; fi
+
+.db-url: scripts/provision-db.sh
+	scripts/provision-db.sh geogrid | tail -1 > $@
+
+.db-url.test: scripts/provision-db.sh
+	scripts/provision-db.sh geogrid_test | tail -1 > $@
+
+db: .db-url
+db-test: .db-url.test
+
+demo: $(STAMP) maps-assets
+	@scripts/provision-db.sh geogrid | tail -1 > .db-url
+	GEOGRID_DATABASE_URL=$$(cat .db-url) $(BIN)/geogrid demo
+
+test: $(STAMP) sysdeps maps-assets
+	@scripts/provision-db.sh geogrid_test | tail -1 > .db-url.test
+	GEOGRID_DATABASE_URL=$$(cat .db-url.test) GEOGRID_REQUIRE_DB=1 $(BIN)/pytest -q
+
+bench: $(STAMP) maps-assets
+	@scripts/provision-db.sh geogrid_bench | tail -1 > .db-url.bench
+	@mkdir -p bench/results
+	@for b in bench/*.py; do echo "== $$b"; GEOGRID_DATABASE_URL=$$(cat .db-url.bench) $(BIN)/python $$b || exit 1; done
+
+clean-venv:
+	rm -rf $(VENV)

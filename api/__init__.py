@@ -1,0 +1,1 @@
+"""geogrid's HTTP API (FastAPI). Only this package speaks HTTP; it reads settings only in create_app."""

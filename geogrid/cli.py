@@ -1,0 +1,214 @@
+"""`geogrid …` — thin: parse options, call the library and the store, print, show progress."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from geogrid.errors import GeogridError
+
+app = typer.Typer(help="geogrid: the spatial core of police–grid governance (警网融合).", no_args_is_help=True)
+db_app = typer.Typer(help="Database set-up.", no_args_is_help=True)
+ingest_app = typer.Typer(help="Load files into the store (GeoJSON, GeoPackage, zipped Shapefile, CSV, GeoParquet).",
+                         no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(ingest_app, name="ingest")
+console = Console()
+err = Console(stderr=True)
+
+
+def _settings():
+    from geogrid.settings import get_settings
+
+    return get_settings()
+
+
+def _engine():
+    from geogrid.store import make_engine
+
+    return make_engine(_settings().database_url)
+
+
+def _fail(e: Exception) -> None:
+    err.print(f"[bold red]error:[/] {e}")
+    raise typer.Exit(2)
+
+
+@db_app.command("init")
+def db_init() -> None:
+    """Create the PostGIS extension (when allowed) and run `alembic upgrade head` on GEOGRID_DATABASE_URL."""
+    from geogrid.store.migrate import init_db
+
+    try:
+        init_db(_settings().database_url)
+    except Exception as e:  # connection refused, permission denied: say it plainly
+        _fail(e)
+    console.print("database ready (PostGIS + migrations at head)")
+
+
+Opt = Annotated[Optional[str], typer.Option()]
+
+
+def _fields(profile_path, kind, **flags):
+    from geogrid.ingest.fields import FieldMap, Profile
+
+    prof = Profile.from_file(profile_path, kind) if profile_path else Profile()
+    return prof, prof.fields.merged(**flags)
+
+
+def _print_result(kind: str, path: Path, res) -> None:
+    log = res.log
+    console.print(
+        f"[bold]{kind}[/] {path.name}: read {res.rows_read:,}, loaded {res.rows_loaded:,} "
+        f"(new {res.inserted:,}, changed {res.updated:,}, unchanged {res.rows_loaded - res.inserted - res.updated:,}), "
+        f"rejected {res.rejected:,}"
+    )
+    if log is not None and log.reasons:
+        t = Table("field: reason", "rows", title="rejected rows by reason")
+        for reason, n in log.reasons.most_common(10):
+            t.add_row(reason, f"{n:,}")
+        console.print(t)
+        for row, field, reason, value in log.first(3):
+            console.print(f"  row {row}, field {field}: {reason} [dim]{value}[/]")
+        console.print(f"  every rejected row: {res.report_path}")
+    if log is not None and log.warnings:
+        for w, n in log.warnings.most_common(5):
+            console.print(f"  [yellow]warning[/] {w}" + (f" ({n:,} rows)" if n > 1 else ""))
+
+
+def _run(fn):
+    try:
+        return fn()
+    except GeogridError as e:
+        _fail(e)
+
+
+@ingest_app.command("incidents")
+def ingest_incidents(
+    path: Path,
+    lon: Opt = None, lat: Opt = None, time: Opt = None, category: Opt = None, id: Opt = None,
+    priority: Opt = None, origin: Opt = None,
+    crs: Opt = None, source: Opt = None,
+    category_map: Annotated[Optional[Path], typer.Option("--category-map")] = None,
+    timezone: Annotated[Optional[str], typer.Option("--tz", help="zone of naive timestamps")] = None,
+    profile: Annotated[Optional[Path], typer.Option(help="TOML profile with the field mapping")] = None,
+    strict: bool = typer.Option(False, help="reject unknown categories and abort the whole load on any rejected row"),
+    chunk_rows: int = typer.Option(200_000, help="rows per chunk (bounds memory)"),
+) -> None:
+    """Load incidents (points with time and category); upsert on source + id."""
+    from geogrid.categories import CategoryMap
+    from geogrid.ingest.incidents import load_incidents
+
+    s = _settings()
+    prof, f = _fields(profile, "incidents", lon=lon, lat=lat, time=time, category=category, id=id,
+                      priority=priority, origin=origin)
+    cm_path = category_map or prof.category_map
+    res = _run(lambda: load_incidents(
+        _engine(), path, f, source=source or prof.source or path.stem, crs=crs or prof.crs or "EPSG:4326",
+        tz=timezone or prof.timezone or s.timezone,
+        category_map=CategoryMap.from_file(cm_path) if cm_path else None, strict=strict,
+        h3_res=s.h3_resolution, chunk_rows=chunk_rows, progress=True, defaults=prof.defaults))
+    _print_result("incidents", path, res)
+
+
+@ingest_app.command("grids")
+def ingest_grids(
+    path: Path,
+    code: Opt = None, name: Opt = None, kind: Opt = None, population: Opt = None,
+    key_areas: Annotated[Optional[str], typer.Option("--key-areas")] = None,
+    post: Opt = None, district: Opt = None, crs: Opt = None,
+    plan: Annotated[Optional[str], typer.Option(help="plan to load into (created when missing)")] = None,
+    activate: Annotated[Optional[bool], typer.Option("--activate/--draft", help="default: activate when no plan is active")] = None,
+    profile: Annotated[Optional[Path], typer.Option()] = None,
+    strict: bool = typer.Option(False, help="reject invalid polygons instead of repairing; abort on any rejected row"),
+) -> None:
+    """Load grid polygons into a plan; upsert on code."""
+    from geogrid.ingest.grids import load_grids
+
+    prof, f = _fields(profile, "grids", code=code, name=name, kind=kind, population=population,
+                      key_areas=key_areas, post=post, district=district)
+    res = _run(lambda: load_grids(_engine(), path, f, plan=plan or prof.source or path.stem,
+                                  crs=crs or prof.crs, strict=strict, activate=activate, defaults=prof.defaults,
+                                  merge_parts=prof.merge_parts))
+    _print_result("grids", path, res)
+    if res.extra.get("activated"):
+        console.print(f"  plan {res.extra['plan']!r} is now the active plan")
+
+
+@ingest_app.command("posts")
+def ingest_posts(
+    path: Path, code: Opt = None, name: Opt = None, kind: Opt = None, station: Opt = None,
+    lon: Opt = None, lat: Opt = None, crs: Opt = None, source: Opt = None,
+    profile: Annotated[Optional[Path], typer.Option()] = None, strict: bool = False,
+) -> None:
+    """Load stations and posts (points); upsert on code."""
+    from geogrid.ingest.posts import load_posts
+
+    prof, f = _fields(profile, "posts", code=code, name=name, kind=kind, station=station, lon=lon, lat=lat)
+    res = _run(lambda: load_posts(_engine(), path, f, source=source or prof.source or path.stem,
+                                  crs=crs or prof.crs, strict=strict, defaults=prof.defaults))
+    _print_result("posts", path, res)
+
+
+@ingest_app.command("staff")
+def ingest_staff(path: Path, code: Opt = None, role: Opt = None, post: Opt = None, grid: Opt = None,
+                 name: Opt = None, strict: bool = False) -> None:
+    """Load officers, auxiliaries and grid workers (CSV); upsert on code."""
+    from geogrid.ingest.fields import FieldMap
+    from geogrid.ingest.posts import load_staff
+
+    res = _run(lambda: load_staff(_engine(), path, FieldMap(code=code, role=role, post=post, grid=grid, name=name),
+                                  strict=strict))
+    _print_result("staff", path, res)
+
+
+@app.command()
+def generate(
+    out: Path = typer.Option(Path("data/demo"), help="folder for the generated files"),
+    seed: int = 42, incidents: int = 200_000,
+) -> None:
+    """Generate the demo city (grids, posts, staff, a year of incidents) as files, deterministic by seed."""
+    from geogrid.demo import write_city
+
+    with console.status("generating the demo city"):
+        files = write_city(out, seed=seed, n_incidents=incidents)
+    for k, p in files.items():
+        console.print(f"  {k}: {p}")
+
+
+@app.command()
+def status() -> None:
+    """Counts per table and the active plan."""
+    from geogrid.store.status import table_counts
+
+    eng = _engine()
+    with eng.connect() as conn:
+        counts, plan = table_counts(conn)
+    t = Table("table", "rows", title="geogrid store")
+    for k, v in counts.items():
+        t.add_row(k, f"{v:,}")
+    console.print(t)
+    console.print(f"active plan: {plan or '(none)'}")
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("data/demo")), seed: int = 42, incidents: int = 200_000,
+) -> None:
+    """The main job end to end: generate the demo city, load it, and say where to look next."""
+    from geogrid.demo import run_demo
+
+    _run(lambda: run_demo(_engine(), out, seed=seed, n_incidents=incidents, console=console,
+                          database_url=_settings().database_url))
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

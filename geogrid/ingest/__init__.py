@@ -1,0 +1,1 @@
+"""Ingest: readers, validation with row-level reports, and the load pipelines."""

@@ -1,0 +1,321 @@
+"""Ingest incidents: read in chunks, validate, reproject, H3-index, locate the grid, COPY, upsert.
+
+The whole load runs in one transaction: a load that fails leaves the database as it was. Re-loading
+the same file is idempotent (upsert on source + external_id; changed rows are updated).
+Memory is bounded by the chunk size: duplicates inside the file are found in the staging table.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, Engine, text
+
+from geogrid.assign import GridIndex
+from geogrid.categories import CategoryMap
+from geogrid.cells import points_to_cells
+from geogrid.crs import in_china, parse_crs, to_wgs84
+from geogrid.errors import InputError
+from geogrid.ingest.fields import FieldMap
+from geogrid.ingest.readers import ROW, read_chunks
+from geogrid.ingest.report import RejectLog
+from geogrid.store import incidents as store
+from geogrid.store.engine import transaction
+from geogrid.store.grids import read_grids
+
+PRIORITY_WORDS = {"urgent": "urgent", "紧急": "urgent", "high": "urgent", "1": "urgent", "p1": "urgent",
+                  "normal": "normal", "一般": "normal", "普通": "normal", "low": "normal", "2": "normal", "3": "normal"}
+ORIGIN_WORDS = {"reported": "reported", "report": "reported", "call": "reported", "110": "reported",
+                "群众报警": "reported", "报警": "reported", "discovered": "discovered", "patrol": "discovered",
+                "巡逻发现": "discovered", "主动发现": "discovered"}
+
+
+class IngestAborted(InputError):
+    """A strict load met rejected rows; nothing was written."""
+
+    def __init__(self, message: str, log: RejectLog):
+        super().__init__(message)
+        self.log = log
+
+
+@dataclass
+class IngestResult:
+    """What a load did."""
+
+    rows_read: int = 0
+    rows_loaded: int = 0
+    inserted: int = 0
+    updated: int = 0
+    rejected: int = 0
+    log: RejectLog | None = None
+    report_path: Path | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def load_incidents(
+    bind: Engine | Connection,
+    path: str | Path,
+    fields: FieldMap,
+    *,
+    source: str,
+    crs: str = "EPSG:4326",
+    tz: str = "Asia/Shanghai",
+    category_map: CategoryMap | None = None,
+    strict: bool = False,
+    h3_res: int = 9,
+    chunk_rows: int = 200_000,
+    now: datetime | None = None,
+    progress: bool = False,
+    defaults: dict | None = None,
+) -> IngestResult:
+    """Load an incident file into ``incidents``; see the module docstring for guarantees."""
+    spec = parse_crs(crs)
+    cmap = category_map or CategoryMap.default()
+    now = now or datetime.now(timezone.utc)
+    log = RejectLog(path)
+    result = IngestResult(log=log)
+    started = datetime.now(timezone.utc)
+    default_category = (defaults or {}).get("category", "other")
+    with transaction(bind) as conn:
+        return _load(conn, path, fields, source, spec, tz, cmap, strict, h3_res, chunk_rows, now, progress, log,
+                     result, started, default_category)
+
+
+def _load(conn, path, fields, source, spec, tz, cmap, strict, h3_res, chunk_rows, now, progress, log, result, started,
+          default_category):
+    stored_res = store.h3_resolution(conn)
+    if stored_res is not None and stored_res != h3_res:
+        raise InputError(f"the store indexes incidents at H3 resolution {stored_res}; cannot load at {h3_res}")
+    grids = read_grids(conn)
+    index = GridIndex(grids, key="id") if len(grids) else None
+    store.create_stage(conn)
+    bar = _progress(path, progress)
+    for chunk in read_chunks(path, chunk_rows):
+        _check_columns(chunk, fields, path)
+        result.rows_read += len(chunk)
+        clean = _validate(chunk, fields, spec, tz, cmap, strict, index, now, log, default_category)
+        if len(clean):
+            clean["h3"] = points_to_cells(clean["lon"].to_numpy(), clean["lat"].to_numpy(), h3_res)
+            store.stage_chunk(conn, clean)
+        if bar is not None:
+            bar.update(len(chunk))
+    if bar is not None:
+        bar.close()
+    dups = store.stage_duplicates(conn)
+    drop = []
+    for ext, rows in dups:
+        log.reject(np.array(rows[1:]), "id", f"duplicate id {ext!r} inside the file (first at row {rows[0]})", [ext] * (len(rows) - 1))
+        drop.extend(rows[1:])
+    store.drop_stage_rows(conn, drop)
+    result.rejected = len(log)
+    result.report_path = log.write()
+    if strict and len(log):
+        raise IngestAborted(
+            f"{path}: {len(log)} rows rejected and --strict is set; nothing was loaded "
+            f"(see {result.report_path})", log)
+    result.inserted, result.updated = store.upsert_from_stage(conn, source)
+    result.rows_loaded = result.rows_read - result.rejected
+    store.set_h3_resolution(conn, h3_res)
+    conn.execute(text(
+        "INSERT INTO ingest_runs (kind, source, path, rows_read, rows_loaded, rows_rejected, inserted, updated, started_at) "
+        "VALUES ('incidents', :s, :p, :r, :l, :j, :i, :u, :t)"),
+        {"s": source, "p": str(path), "r": result.rows_read, "l": result.rows_loaded, "j": result.rejected,
+         "i": result.inserted, "u": result.updated, "t": started})
+    return result
+
+
+def _progress(path, on: bool):
+    if not on:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(desc=f"ingest {Path(path).name}", unit=" rows", unit_scale=True)
+
+
+def _check_columns(chunk: pd.DataFrame, f: FieldMap, path) -> None:
+    has_geom = "geometry" in chunk
+    need = {"time": f.time}
+    if not has_geom:
+        need.update(lon=f.lon, lat=f.lat)
+    missing_opt = [k for k, v in need.items() if v is None]
+    if missing_opt:
+        raise InputError(f"{path}: say which column holds {', '.join(missing_opt)} (--{' --'.join(missing_opt)})")
+    named = {k: v for k, v in vars(f).items() if v is not None and k in ("id", "lon", "lat", "time", "category", "priority", "origin")}
+    if has_geom:
+        named.pop("lon", None), named.pop("lat", None)
+    absent = {k: v for k, v in named.items() if v not in chunk.columns}
+    if absent:
+        cols = ", ".join(c for c in chunk.columns if c != ROW)
+        raise InputError(f"{path}: no column {', '.join(repr(v) for v in absent.values())} "
+                         f"(for {', '.join(absent)}); the file has: {cols}")
+
+
+def _numbers(s: pd.Series) -> np.ndarray:
+    return pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)
+
+
+def _validate(chunk, f, spec, tz, cmap, strict, index, now, log, default_category="other") -> pd.DataFrame:
+    rows = chunk[ROW].to_numpy()
+    bad = np.zeros(len(chunk), bool)
+
+    def reject(mask, field_, reason, values=None):
+        nonlocal bad
+        mask = mask & ~bad
+        if mask.any():
+            why = reason[mask] if isinstance(reason, np.ndarray) else reason
+            log.reject(rows[mask], field_, why, None if values is None else np.asarray(values, dtype=object)[mask])
+            bad |= mask
+
+    # identifiers: given, or a content hash (so that re-loads of an id-less file stay idempotent)
+    if f.id:
+        ext = chunk[f.id].astype("string").str.strip()
+        reject(ext.isna().to_numpy() | (ext == "").fillna(True).to_numpy(), "id", "missing id")
+        ext = ext.fillna("").to_numpy(dtype=object)
+    else:
+        ext = None
+
+    # coordinates
+    if "geometry" in chunk:
+        geoms = chunk["geometry"].to_numpy()
+        import shapely
+
+        empty = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+        reject(empty, "geometry", "missing geometry")
+        not_point = ~empty & (shapely.get_type_id(geoms) != 0)
+        reject(not_point, "geometry", "not a point")
+        x = np.where(bad, np.nan, shapely.get_x(np.where(bad, None, geoms)))
+        y = np.where(bad, np.nan, shapely.get_y(np.where(bad, None, geoms)))
+        raw_x = raw_y = None
+        if chunk.attrs.get("crs") and spec.is_wgs84 and "4326" not in str(chunk.attrs["crs"]):
+            spec = parse_crs(chunk.attrs["crs"])
+    else:
+        raw_x, raw_y = chunk[f.lon], chunk[f.lat]
+        x, y = _numbers(raw_x), _numbers(raw_y)
+        for field_, raw, num in (("lon", raw_x, x), ("lat", raw_y, y)):
+            missing = raw.isna().to_numpy()
+            reject(missing, field_, "missing coordinate")
+            reject(~missing & ~np.isfinite(num), field_, "not a number", raw)
+    geographic = spec.kind == "offset" or (spec.crs is not None and spec.crs.is_geographic)
+    if geographic:
+        swapped = (np.abs(y) > 90) & (np.abs(x) <= 90)
+        reject(swapped, "lat", "latitude/longitude swapped (latitude out of ±90 while longitude fits)", y)
+        out = (np.abs(x) > 180) | (np.abs(y) > 90)
+        reject(out, "lon", "outside plausible bounds (lon ±180, lat ±90)", x)
+        reject((x == 0) & (y == 0), "lon", "outside plausible bounds (0, 0 is a placeholder, not a place)", x)
+        if spec.kind == "offset":
+            reject(~bad & ~in_china(x, y) & ~in_china(y, x), "lon",
+                   f"outside plausible bounds ({spec.name} coordinates exist only in China)", x)
+    lon, lat = to_wgs84(np.where(bad, np.nan, x), np.where(bad, np.nan, y), spec)
+    reject(~bad & ~(np.isfinite(lon) & np.isfinite(lat)), "lon", "coordinates do not convert to WGS-84", x)
+
+    grid_idx = np.full(len(chunk), -1, np.int64)
+    if index is not None:
+        ok = ~bad
+        grid_idx[ok] = index.locate(lon[ok], lat[ok])
+        outside = ok & (grid_idx < 0)
+        if outside.any() and geographic:
+            # a swapped pair may well land inside the jurisdiction once swapped back
+            sl, sa = to_wgs84(y[outside], x[outside], spec)
+            swapped_in = np.zeros(len(chunk), bool)
+            swapped_in[np.flatnonzero(outside)] = index.locate(sl, sa) >= 0
+            reject(swapped_in, "lat", "latitude/longitude swapped (the swapped point lies in the jurisdiction)", y)
+        reject(~bad & (grid_idx < 0), "lon", "outside the jurisdiction (no grid of the active plan contains it)",
+               [f"{a:.6f},{b:.6f}" for a, b in zip(x, y)])
+    else:
+        reject(~bad & ((np.abs(lon) > 180) | (np.abs(lat) > 90)), "lon", "outside plausible bounds", x)
+
+    # time
+    raw_t = chunk[f.time]
+    t = _parse_times(raw_t, tz)
+    missing_t = raw_t.isna().to_numpy()
+    reject(missing_t, "time", "missing timestamp")
+    reject(~missing_t & t.isna().to_numpy(), "time", "unparseable timestamp", raw_t)
+    reject(~t.isna().to_numpy() & (t > now).fillna(False).to_numpy(), "time", f"in the future (after {now:%Y-%m-%d %H:%M} UTC)", raw_t)
+
+    # category
+    if f.category:
+        raw_c = chunk[f.category].fillna("")
+        codes, unknown = cmap.map(raw_c)
+        unknown = np.asarray(unknown) & ~bad
+        if unknown.any():
+            if strict:
+                reject(unknown, "category", "unknown category (--strict)", raw_c)
+            else:
+                for value, n in pd.Series(raw_c.to_numpy()[unknown]).value_counts().items():
+                    log.warn(f"unknown category {value!r} mapped to 'other'", int(n))
+        codes = pd.Series(codes, index=chunk.index).astype(object)
+    else:
+        code, _ = cmap.map(pd.Series([default_category]))
+        codes = pd.Series(np.asarray(code)[0], index=chunk.index, dtype=object)
+
+    priority = codes.map(lambda c: cmap.priority(c)).astype(object)
+    if f.priority:
+        p = chunk[f.priority].astype("string").str.strip().str.casefold().map(PRIORITY_WORDS)
+        given = chunk[f.priority].notna().to_numpy()
+        reject(given & p.isna().to_numpy(), "priority", "unknown priority (use urgent/normal or 紧急/一般)", chunk[f.priority])
+        priority = p.fillna(priority).astype(object)
+    origin = pd.Series("reported", index=chunk.index, dtype=object)
+    if f.origin:
+        o = chunk[f.origin].astype("string").str.strip().str.casefold().map(ORIGIN_WORDS)
+        given = chunk[f.origin].notna().to_numpy()
+        reject(given & o.isna().to_numpy(), "origin", "unknown origin (use reported/discovered or 群众报警/巡逻发现)", chunk[f.origin])
+        origin = o.fillna("reported").astype(object)
+
+    keep = ~bad
+    if ext is None:
+        ext = _content_ids(t, lon, lat, codes)
+    out = pd.DataFrame({
+        "row_no": rows[keep],
+        "external_id": pd.Series(ext[keep], dtype=object),
+        "category": codes.to_numpy()[keep],
+        "priority": priority.to_numpy()[keep],
+        "origin": origin.to_numpy()[keep],
+        "occurred_at": t[keep].reset_index(drop=True),
+        "lon": lon[keep],
+        "lat": lat[keep],
+        "grid_id": np.where(grid_idx[keep] >= 0, index.keys[np.maximum(grid_idx[keep], 0)] if index else -1, -1).astype(np.int64),
+    })
+    return out
+
+
+def _parse_times(raw: pd.Series, tz: str) -> pd.Series:
+    """Timestamps in UTC; naive ones are local time in ``tz``. Unparseable → NaT."""
+    s = raw.astype("string").str.strip()
+    try:
+        t = pd.to_datetime(s, errors="coerce", format="ISO8601")
+    except ValueError:  # mixed UTC offsets in one column
+        t = pd.Series([pd.to_datetime(v, errors="coerce") if v is not pd.NA else pd.NaT for v in s], index=raw.index, dtype=object)
+    if t.isna().any() and (s[t.isna()].notna()).any():
+        retry = s[t.isna() & s.notna()]
+        t = t.astype(object)
+        for i, v in retry.items():  # only the few rows that are not ISO 8601
+            t[i] = pd.to_datetime(v, errors="coerce", format="mixed")
+    if isinstance(t.dtype, pd.DatetimeTZDtype):
+        return t.dt.tz_convert("UTC")
+    if pd.api.types.is_datetime64_dtype(t.dtype):
+        # an hour repeated at a DST change is read as the DST one; a skipped hour shifts forward
+        return t.dt.tz_localize(tz, ambiguous=np.ones(len(t), bool), nonexistent="shift_forward").dt.tz_convert("UTC")
+    return pd.to_datetime(pd.Series([_aware(v, tz) for v in t], index=raw.index), utc=True)
+
+
+def _aware(v, tz):
+    if v is None or pd.isna(v):
+        return pd.NaT
+    v = pd.Timestamp(v)
+    if v.tzinfo is None:
+        try:
+            return v.tz_localize(tz, ambiguous=True, nonexistent="shift_forward")
+        except Exception:
+            return pd.NaT
+    return v
+
+
+def _content_ids(t: pd.Series, lon, lat, codes: pd.Series) -> np.ndarray:
+    """Stable ids from content, for files that carry none: time, place (1e-6°) and category."""
+    key = (t.dt.strftime("%Y%m%dT%H%M%S").fillna("") + "|" + pd.Series(np.round(lon, 6), index=t.index).astype(str)
+           + "|" + pd.Series(np.round(lat, 6), index=t.index).astype(str) + "|" + codes.astype(str))
+    return np.array([hashlib.blake2b(k.encode(), digest_size=10).hexdigest() for k in key], dtype=object)

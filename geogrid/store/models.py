@@ -1,0 +1,164 @@
+"""SQLAlchemy 2 models of geogrid's tables. Alembic migrations own the schema; these mirror it."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Plan(Base):
+    """A versioned set of grid boundaries. One active at a time; ``valid_from``/``valid_to`` say when it was in force."""
+
+    __tablename__ = "plans"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    status: Mapped[str] = mapped_column(String(16), server_default="draft")
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id", ondelete="SET NULL"))
+    valid_from: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    __table_args__ = (
+        CheckConstraint("status IN ('draft','active','retired')", name="status"),
+        CheckConstraint("valid_to IS NULL OR valid_from IS NULL OR valid_to > valid_from", name="validity"),
+        Index("uq_plans_one_active", "status", unique=True, postgresql_where=text("status = 'active'")),
+    )
+
+
+class Post(Base):
+    """A police station (派出所) or post (警务室): where officers respond from."""
+
+    __tablename__ = "posts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16), server_default="post")
+    station_code: Mapped[str | None] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(100), server_default="manual")
+    geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=True), nullable=False)
+    __table_args__ = (CheckConstraint("kind IN ('station','post')", name="kind"),)
+
+
+class Grid(Base):
+    """A grid (网格) of one plan: the unit of responsibility."""
+
+    __tablename__ = "grids"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"), index=True)
+    code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200), server_default="")
+    kind: Mapped[str] = mapped_column(String(8), server_default="urban")
+    population: Mapped[int | None] = mapped_column(Integer)
+    key_areas: Mapped[list[str]] = mapped_column(ARRAY(String(32)), server_default="{}")
+    post_code: Mapped[str | None] = mapped_column(String(64))
+    district: Mapped[str | None] = mapped_column(String(100))
+    attrs: Mapped[dict] = mapped_column(JSONB, server_default="{}")
+    version: Mapped[int] = mapped_column(Integer, server_default="1")
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    geom = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=True), nullable=False)
+    __table_args__ = (
+        UniqueConstraint("plan_id", "code"),
+        CheckConstraint("kind IN ('urban','rural')", name="kind"),
+        CheckConstraint("population IS NULL OR population >= 0", name="population"),
+    )
+
+
+class Staff(Base):
+    """An officer (民警), auxiliary (辅警) or grid worker (网格员)."""
+
+    __tablename__ = "staff"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(100), server_default="")
+    role: Mapped[str] = mapped_column(String(16))
+    post_code: Mapped[str | None] = mapped_column(String(64))
+    grid_code: Mapped[str | None] = mapped_column(String(64))
+    __table_args__ = (CheckConstraint("role IN ('officer','auxiliary','grid_worker')", name="role"),)
+
+
+class Incident(Base):
+    """An incident (警情): a point in time and space with a canonical category."""
+
+    __tablename__ = "incidents"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    source: Mapped[str] = mapped_column(String(100))
+    external_id: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str] = mapped_column(String(64), index=True)
+    priority: Mapped[str] = mapped_column(String(8), server_default="normal")
+    origin: Mapped[str] = mapped_column(String(12), server_default="reported")
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    h3: Mapped[int] = mapped_column(BigInteger, index=True)
+    # grid of the *active* plan containing the point; kept right by store.plans.activate_plan
+    grid_id: Mapped[int | None] = mapped_column(Integer, index=True)  # no FK: derived, bulk-loaded
+    loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=True), nullable=False)
+    __table_args__ = (
+        UniqueConstraint("source", "external_id"),
+        CheckConstraint("priority IN ('urgent','normal')", name="priority"),
+        CheckConstraint("origin IN ('reported','discovered')", name="origin"),
+    )
+
+
+class Category(Base):
+    """Canonical incident categories with bilingual labels (served to maps and the API)."""
+
+    __tablename__ = "categories"
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    zh: Mapped[str] = mapped_column(String(100))
+    en: Mapped[str] = mapped_column(String(100))
+    priority: Mapped[str] = mapped_column(String(8), server_default="normal")
+    severity: Mapped[float] = mapped_column(server_default="1")
+
+
+class Meta(Base):
+    """Store-wide facts, e.g. the H3 resolution of ``incidents.h3``."""
+
+    __tablename__ = "store_meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class IngestRun(Base):
+    """One load of one file: what came in, what was kept, what was rejected."""
+
+    __tablename__ = "ingest_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(100))
+    path: Mapped[str] = mapped_column(Text)
+    rows_read: Mapped[int] = mapped_column(Integer)
+    rows_loaded: Mapped[int] = mapped_column(Integer)
+    rows_rejected: Mapped[int] = mapped_column(Integer)
+    inserted: Mapped[int] = mapped_column(Integer, server_default="0")
+    updated: Mapped[int] = mapped_column(Integer, server_default="0")
+    params: Mapped[dict] = mapped_column(JSONB, server_default="{}")
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
