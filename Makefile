@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml requirements.lock
 	@touch $@
 
 sysdeps:
-	@scripts/apt-install.sh gdal-bin chromium
+	@scripts/apt-install.sh gdal-bin chromium fonts-wqy-microhei
 
 # front-end packages come from npm at build time (lock file committed, node_modules not)
 maps-assets:

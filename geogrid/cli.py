@@ -212,3 +212,115 @@ def main() -> None:  # pragma: no cover - console entry
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())
+
+
+analyze_app = typer.Typer(help="Analyses on the stored incidents; results are stored in PostGIS.", no_args_is_help=True)
+app.add_typer(analyze_app, name="analyze")
+
+
+def _window(start, end, category, origin):
+    from geogrid.runs import Window
+
+    return Window(start=start, end=end, categories=[c.strip() for c in category.split(",")] if category else None,
+                  origin=origin, timezone=_settings().timezone)
+
+
+WinStart = Annotated[Optional[str], typer.Option(help="first day (inclusive), e.g. 2025-01-01")]
+WinEnd = Annotated[Optional[str], typer.Option(help="end (exclusive)")]
+WinCat = Annotated[Optional[str], typer.Option("--category", help="canonical codes, comma-separated")]
+WinOrigin = Annotated[Optional[str], typer.Option(help="reported|discovered")]
+
+
+def _analyze(kind: str, fn) -> None:
+    eng = _engine()
+    try:
+        with console.status(f"{kind}…"), eng.begin() as conn:
+            run, summary = fn(conn)
+    except GeogridError as e:
+        _fail(e)
+    console.print(f"[bold]{kind}[/] run {run}")
+    console.print_json(data={k: v for k, v in summary.items() if k != "document"})
+
+
+@analyze_app.command("hotspots")
+def analyze_hotspots(res: Optional[int] = typer.Option(None, help="H3 resolution 7–10 (default: automatic)"),
+                     k: Optional[int] = typer.Option(None, help="k-ring neighbourhood (default: automatic)"),
+                     fdr: bool = typer.Option(True, help="Benjamini–Hochberg FDR correction"),
+                     start: WinStart = None, end: WinEnd = None, category: WinCat = None,
+                     origin: WinOrigin = None) -> None:
+    """Getis-Ord Gi* hot and cold spots on H3 cells (ArcGIS Gi_Bin classes)."""
+    from geogrid.runs import run_hotspots
+
+    _analyze("hotspots", lambda c: run_hotspots(c, _window(start, end, category, origin), res, k, fdr))
+
+
+@analyze_app.command("emerging")
+def analyze_emerging(res: int = 9, k: int = 1, period: str = typer.Option("W", help="W (weekly) or M (monthly)"),
+                     start: WinStart = None, end: WinEnd = None, category: WinCat = None,
+                     origin: WinOrigin = None) -> None:
+    """Emerging hot spots: new, consecutive, intensifying, persistent, diminishing, sporadic, oscillating, historical."""
+    from geogrid.runs import run_emerging
+
+    _analyze("emerging", lambda c: run_emerging(c, _window(start, end, category, origin), res, k, period))
+
+
+@analyze_app.command("clusters")
+def analyze_clusters(method: str = "hdbscan", min_cluster_size: int = 25, seed: int = 0,
+                     start: WinStart = None, end: WinEnd = None, category: WinCat = None,
+                     origin: WinOrigin = None) -> None:
+    """Density clusters of incidents as polygons with counts, dominant categories and peak hours."""
+    from geogrid.runs import run_clusters
+
+    _analyze("clusters", lambda c: run_clusters(c, _window(start, end, category, origin), method, min_cluster_size, seed))
+
+
+@analyze_app.command("patterns")
+def analyze_patterns(out: Path = typer.Option(Path("maps/patterns"), "-o", "--out"),
+                     by: str = typer.Option("category", help="category or grid"),
+                     start: WinStart = None, end: WinEnd = None, category: WinCat = None,
+                     origin: WinOrigin = None) -> None:
+    """Hour × weekday patterns with the significant peaks named in words (JSON + heatmap PNGs)."""
+    from geogrid.runs import run_patterns
+
+    _analyze("patterns", lambda c: run_patterns(c, _window(start, end, category, origin), out, by))
+    console.print(f"  JSON and heatmaps in {out}/")
+
+
+map_app = typer.Typer(help="Offline HTML maps (no CDN, no external base map) with zh-CN/en legends.",
+                      no_args_is_help=True)
+app.add_typer(map_app, name="map")
+
+
+def _map(kind: str, table: str, builder: str, out: Path, run: Optional[int], keep=None, **kw) -> None:
+    import maps.layers as layers
+    from geogrid.store import results
+    from geogrid.store.grids import read_grids
+
+    eng = _engine()
+    try:
+        with eng.connect() as conn:
+            run_row = results.latest_run(conn, kind) if run is None else {"id": run}
+            cells = results.read_results(conn, table, run_row["id"])
+            if keep is not None:  # draw what matters: a city has 10^5 cells, most of them unremarkable
+                cells = cells[keep(cells)]
+            grids = read_grids(conn)
+    except GeogridError as e:
+        _fail(e)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    getattr(layers, builder)(cells, out, grids=grids, **kw)
+    console.print(f"{kind} map of run {run_row['id']}: {out}")
+
+
+RunOpt = Annotated[Optional[int], typer.Option(help="analysis run id (default: the latest)")]
+
+
+@map_app.command("hotspots")
+def map_hotspots(out: Path = typer.Option(Path("maps/hotspots.html"), "-o", "--out"), run: RunOpt = None) -> None:
+    """Gi* hot and cold spots (ArcGIS Gi_Bin colours)."""
+    _map("hotspots", "hotspot_cells", "hotspot_map", out, run, keep=lambda c: c["gi_bin"] != 0)
+
+
+@map_app.command("emerging")
+def map_emerging(out: Path = typer.Option(Path("maps/emerging.html"), "-o", "--out"), run: RunOpt = None) -> None:
+    """Emerging hot spot patterns."""
+    _map("emerging", "emerging_cells", "emerging_map", out, run, keep=lambda c: c["hot_or_cold"].notna())

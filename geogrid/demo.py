@@ -8,14 +8,14 @@ import pandas as pd
 from geogrid.crs import from_wgs84
 
 
-def write_city(out: str | Path, seed: int = 42, n_incidents: int = 200_000) -> dict[str, Path]:
-    """Generate the demo city and write it as files: grids (GeoPackage), posts (GeoJSON),
-    staff (CSV) and incidents (CSV in GCJ-02, as exported from an AMap-based dispatch system)."""
+def write_city(out: str | Path, seed: int = 42, n_incidents: int = 200_000, city=None) -> dict[str, Path]:
+    """Generate the demo city (or take ``city``) and write it as files: grids (GeoPackage), posts
+    (GeoJSON), staff (CSV) and incidents (CSV in GCJ-02, as exported from an AMap-based dispatch system)."""
     from geogrid.generate import generate_city
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    city = generate_city(seed=seed, n_incidents=n_incidents)
+    city = city if city is not None else generate_city(seed=seed, n_incidents=n_incidents)
     files = {k: out / f for k, f in (("grids", "grids.gpkg"), ("posts", "posts.geojson"),
                                      ("staff", "staff.csv"), ("incidents", "incidents_gcj02.csv"))}
     grids = city.grids.copy()
@@ -37,35 +37,45 @@ def write_city(out: str | Path, seed: int = 42, n_incidents: int = 200_000) -> d
     return files
 
 
-def run_demo(engine, out: Path, seed: int, n_incidents: int, console, database_url: str) -> None:
-    """Generate, load through the same ingest path users have, and print what was loaded."""
-    from rich.table import Table
-
+def load_city_files(engine, files: dict[str, Path], progress: bool = False) -> dict:
+    """Load the demo city files through the same ingest path users have; returns the results by kind."""
     from geogrid.ingest.fields import Profile
     from geogrid.ingest.grids import load_grids
     from geogrid.ingest.incidents import load_incidents
     from geogrid.ingest.posts import load_posts, load_staff
+
+    out = {}
+    for kind in ("grids", "posts", "staff", "incidents"):
+        prof = Profile.from_file(PROFILE, kind)
+        if kind == "grids":
+            out[kind] = load_grids(engine, files[kind], prof.fields, plan=prof.source, crs=prof.crs, activate=True,
+                                   defaults=prof.defaults)
+        elif kind == "posts":
+            out[kind] = load_posts(engine, files[kind], prof.fields, source=prof.source, crs=prof.crs)
+        elif kind == "staff":
+            out[kind] = load_staff(engine, files[kind], prof.fields)
+        else:
+            out[kind] = load_incidents(engine, files[kind], prof.fields, source=prof.source, crs=prof.crs,
+                                       tz=prof.timezone, progress=progress, defaults=prof.defaults)
+    return out
+
+
+PROFILE = Path(__file__).resolve().parents[1] / "data" / "profiles" / "demo.toml"
+
+
+def run_demo(engine, out: Path, seed: int, n_incidents: int, console, database_url: str) -> None:
+    """Generate, load through the same ingest path users have, and print what was loaded."""
+    from rich.table import Table
+
     from geogrid.store.migrate import init_db
     from geogrid.store.status import table_counts
 
-    profile = Path(__file__).resolve().parents[1] / "data" / "profiles" / "demo.toml"
     init_db(database_url)
     with console.status(f"generating the demo city (seed {seed}, {n_incidents:,} incidents)"):
         files = write_city(out, seed=seed, n_incidents=n_incidents)
-    rejected = {}
-    for kind, loader in (("grids", None), ("posts", None), ("staff", None), ("incidents", None)):
-        prof = Profile.from_file(profile, kind)
-        if kind == "grids":
-            res = load_grids(engine, files[kind], prof.fields, plan=prof.source, crs=prof.crs, activate=True,
-                             defaults=prof.defaults)
-        elif kind == "posts":
-            res = load_posts(engine, files[kind], prof.fields, source=prof.source, crs=prof.crs)
-        elif kind == "staff":
-            res = load_staff(engine, files[kind], prof.fields)
-        else:
-            res = load_incidents(engine, files[kind], prof.fields, source=prof.source, crs=prof.crs,
-                                 tz=prof.timezone, progress=True, defaults=prof.defaults)
-        rejected[kind] = res.rejected
+    loaded = load_city_files(engine, files, progress=True)
+    rejected = {k: r.rejected for k, r in loaded.items()}
+    for kind, res in loaded.items():
         console.print(f"loaded {kind}: {res.rows_loaded:,} of {res.rows_read:,} rows "
                       f"(new {res.inserted:,}, changed {res.updated:,}, rejected {res.rejected:,})")
     with engine.connect() as conn:

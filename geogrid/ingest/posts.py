@@ -100,7 +100,7 @@ def load_staff(bind: Engine | Connection, path: str | Path, fields: FieldMap, *,
     rows = df[ROW].to_numpy()
     code = df[code_col].astype("string").str.strip()
     role = df[role_col].astype("string").str.strip().str.casefold().map(ROLES)
-    bad = code.isna().to_numpy()
+    bad = code.isna().to_numpy().copy()
     log.reject(rows[bad], "code", "missing staff code")
     dup = ~bad & code.duplicated().to_numpy()
     log.reject(rows[dup], "code", "duplicate code inside the file", code[dup])

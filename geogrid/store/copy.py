@@ -114,3 +114,21 @@ def copy_columns(dbapi_conn, table: str, names: list[str], columns: list[Column]
         with cur.copy(f"COPY {table} ({cols}) FROM STDIN (FORMAT BINARY)") as cp:
             cp.write(payload)
     return len(columns[0].lengths)
+
+
+def geometry(geoms, srid: int = 4326) -> Column:
+    """EWKB of arbitrary shapely geometries (polygons, multipolygons) with SRID."""
+    import shapely
+
+    g = shapely.set_srid(np.asarray(geoms, dtype=object), srid)
+    return text_bytes(shapely.to_wkb(g, include_srid=True, byte_order=1))
+
+
+def text_bytes(values) -> Column:
+    """Pre-encoded byte strings (None = NULL)."""
+    vals = list(values)
+    null = np.array([v is None for v in vals])
+    enc = [b"" if v is None else bytes(v) for v in vals]
+    lengths = np.fromiter(map(len, enc), dtype=np.int64, count=len(enc))
+    lengths[null] = -1
+    return Column(lengths, np.frombuffer(b"".join(enc), dtype=np.uint8))

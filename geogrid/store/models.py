@@ -162,3 +162,78 @@ class IngestRun(Base):
     params: Mapped[dict] = mapped_column(JSONB, server_default="{}")
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class AnalysisRun(Base):
+    """One analysis run: what was computed, with which parameters, over which data window."""
+
+    __tablename__ = "analysis_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"))
+    params: Mapped[dict] = mapped_column(JSONB, server_default="{}")
+    data_from: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    data_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    summary: Mapped[dict] = mapped_column(JSONB, server_default="{}")
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class HotspotCell(Base):
+    """Gi* result of one cell in one run."""
+
+    __tablename__ = "hotspot_cells"
+    run_id: Mapped[int] = mapped_column(ForeignKey("analysis_runs.id", ondelete="CASCADE"), primary_key=True)
+    cell: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    z: Mapped[float]
+    p: Mapped[float]
+    p_fdr: Mapped[float | None]
+    gi_bin: Mapped[int] = mapped_column(Integer)
+    label: Mapped[str] = mapped_column(String(64))
+    label_zh: Mapped[str] = mapped_column(String(64))
+    geom = mapped_column(Geometry("POLYGON", srid=4326, spatial_index=True), nullable=False)
+
+
+class EmergingCell(Base):
+    """Emerging hot spot pattern of one cell in one run."""
+
+    __tablename__ = "emerging_cells"
+    run_id: Mapped[int] = mapped_column(ForeignKey("analysis_runs.id", ondelete="CASCADE"), primary_key=True)
+    cell: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    pattern: Mapped[str] = mapped_column(String(32))
+    hot_or_cold: Mapped[str | None] = mapped_column(String(8))
+    label: Mapped[str] = mapped_column(String(64))
+    label_zh: Mapped[str] = mapped_column(String(64))
+    mk_z: Mapped[float | None]
+    mk_p: Mapped[float | None]
+    count: Mapped[int] = mapped_column(Integer)
+    geom = mapped_column(Geometry("POLYGON", srid=4326, spatial_index=True), nullable=False)
+
+
+class Cluster(Base):
+    """A density cluster of incidents in one run."""
+
+    __tablename__ = "clusters"
+    run_id: Mapped[int] = mapped_column(ForeignKey("analysis_runs.id", ondelete="CASCADE"), primary_key=True)
+    cluster: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    dominant_category: Mapped[str] = mapped_column(String(64))
+    top_categories: Mapped[dict] = mapped_column(JSONB)
+    peak_window: Mapped[str | None] = mapped_column(String(32))
+    area_km2: Mapped[float]
+    geom = mapped_column(Geometry("GEOMETRY", srid=4326, spatial_index=True), nullable=False)
+
+
+class ForecastCell(Base):
+    """Next-period risk of one cell, for one horizon and method, in one run."""
+
+    __tablename__ = "forecast_cells"
+    run_id: Mapped[int] = mapped_column(ForeignKey("analysis_runs.id", ondelete="CASCADE"), primary_key=True)
+    cell: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    horizon_days: Mapped[int] = mapped_column(Integer, primary_key=True)
+    method: Mapped[str] = mapped_column(String(32), primary_key=True)
+    score: Mapped[float]
+    rank: Mapped[int] = mapped_column(Integer)
+    flagged: Mapped[bool]
+    geom = mapped_column(Geometry("POLYGON", srid=4326, spatial_index=True), nullable=False)
