@@ -84,7 +84,45 @@ def run_demo(engine, out: Path, seed: int, n_incidents: int, console, database_u
     for k, v in counts.items():
         t.add_row(k, f"{v:,}", f"{rejected.get(k, '')}")
     console.print(t)
+    maps_dir = Path("maps")
+    analyses = run_demo_analyses(engine, maps_dir, console)
     console.print("Where to look next:")
     console.print(f"  files loaded:        {out}/")
+    for name, path in analyses.items():
+        console.print(f"  {name + ':':<20} {path}")
     console.print("  counts any time:     geogrid status")
     console.print("  load your own data:  geogrid ingest grids|incidents|posts|staff PATH --help")
+
+
+def run_demo_analyses(engine, maps_dir: Path, console) -> dict[str, Path]:
+    """Hot spots, emerging hot spots, clusters and time patterns on the demo city, with offline maps."""
+    import maps.layers as layers
+    from geogrid.runs import Window, run_clusters, run_emerging, run_hotspots, run_patterns
+    from geogrid.store import results
+    from geogrid.store.grids import read_grids
+
+    window = Window()
+    out: dict[str, Path] = {}
+    with console.status("hot spots (Gi*, FDR), emerging hot spots, clusters, time patterns"):
+        with engine.begin() as conn:
+            hs_run, hs = run_hotspots(conn, window, res=9, k=2)
+            em_run, em = run_emerging(conn, window, res=9, k=1, period="M")
+            cl_run, cl = run_clusters(conn, window)
+            _, pt = run_patterns(conn, window, maps_dir / "patterns")
+        with engine.connect() as conn:
+            grids = read_grids(conn)
+            hot = results.read_results(conn, "hotspot_cells", hs_run)
+            emerging = results.read_results(conn, "emerging_cells", em_run)
+    layers.hotspot_map(hot[hot["gi_bin"] != 0], maps_dir / "hotspots.html", grids=grids)
+    layers.emerging_map(emerging[emerging["hot_or_cold"].notna()], maps_dir / "emerging.html", grids=grids)
+    console.print(f"hot spots: {hs['bins']} (Gi_Bin class: cells) at res 9, k 2")
+    console.print(f"emerging: {em['patterns']}")
+    console.print(f"clusters: {cl['clusters']} ({cl['clustered_share']:.0%} of incidents)")
+    console.print(f"time: {pt['citywide']['en']}")
+    for code in ("neighbour_dispute", "theft", "telecom_fraud"):
+        if code in pt["groups"]:
+            console.print(f"      {pt['groups'][code]['en']} / {pt['groups'][code]['zh-CN']}")
+    out["hot spot map"] = maps_dir / "hotspots.html"
+    out["emerging map"] = maps_dir / "emerging.html"
+    out["time patterns"] = maps_dir / "patterns/"
+    return out
