@@ -324,3 +324,26 @@ def map_hotspots(out: Path = typer.Option(Path("maps/hotspots.html"), "-o", "--o
 def map_emerging(out: Path = typer.Option(Path("maps/emerging.html"), "-o", "--out"), run: RunOpt = None) -> None:
     """Emerging hot spot patterns."""
     _map("emerging", "emerging_cells", "emerging_map", out, run, keep=lambda c: c["hot_or_cold"].notna())
+
+
+@analyze_app.command("forecast")
+def analyze_forecast(horizon: list[int] = typer.Option([7, 28], help="days ahead (repeatable)"),
+                     method: list[str] = typer.Option(["kde"], help="last_period, long_window, kde, prospective, learned"),
+                     res: int = 9, cutoff: Optional[str] = typer.Option(None, help="default: the day after the last incident"),
+                     flag_share: float = typer.Option(0.05, help="share of cells flagged for early warning"),
+                     reported_only: bool = typer.Option(False, help="train on public reports only (no patrol feedback)"),
+                     start: WinStart = None, end: WinEnd = None, category: WinCat = None) -> None:
+    """Next-period risk per H3 cell (7 and 28 days) — see docs/forecast.md for the backtest."""
+    from geogrid.runs import run_forecast
+
+    origin = "reported" if reported_only else None
+    _analyze("forecast", lambda c: run_forecast(c, _window(start, end, category, origin), tuple(horizon), tuple(method),
+                                                res, cutoff, flag_share))
+
+
+@map_app.command("forecast")
+def map_forecast(out: Path = typer.Option(Path("maps/forecast.html"), "-o", "--out"), run: RunOpt = None,
+                 horizon: int = 7, method: str = "kde") -> None:
+    """Forecast risk: graduated colours, flagged cells outlined."""
+    _map("forecast", "forecast_cells", "forecast_map", out, run, score="score",
+         keep=lambda c: (c["horizon_days"] == horizon) & (c["method"] == method) & (c["score"] > 0))

@@ -139,3 +139,43 @@ def run_patterns(conn: Connection, window: Window, out: Path, by: str = "categor
                "groups": {k: v["text"] for k, v in doc["groups"].items()}}
     results.finish_run(conn, run, {**summary, "document": doc})
     return run, summary
+
+
+def run_forecast(conn: Connection, window: Window, horizons=(7, 28), methods=("kde",), res: int = 9,
+                 cutoff=None, flag_share: float = 0.05) -> tuple[int, dict]:
+    """Next-period risk per cell for each horizon and method, from incidents before ``cutoff``.
+
+    ``cutoff`` defaults to the day after the last incident. ``window.origin='reported'`` trains on
+    calls from the public only (the guard against patrol feedback loops). The top ``flag_share`` of
+    cells by score are flagged for early warning.
+    """
+    from geogrid.cells import points_to_cells, study_area_cells
+    from geogrid.forecast import forecast
+
+    plan, grids, inc = _inputs(conn, window)
+    if not len(inc):
+        raise NotFound("no incidents in the window to forecast from")
+    cells = study_area_cells(grids, res)
+    inc = inc.assign(h3=points_to_cells(inc["lon"].to_numpy(), inc["lat"].to_numpy(), res))
+    cut = pd.Timestamp(cutoff) if cutoff is not None else inc["occurred_at"].max().normalize() + pd.Timedelta(days=1)
+    if cut.tzinfo is None:
+        cut = cut.tz_localize(window.timezone)
+    frames = []
+    for h in horizons:
+        for m in methods:
+            s = forecast(inc, cells, cut, int(h), method=m).reindex(cells).fillna(0.0)
+            rank = s.rank(ascending=False, method="first").astype(int)
+            n_flag = max(1, int(round(flag_share * len(cells))))
+            frames.append(pd.DataFrame({"cell": cells, "horizon_days": int(h), "method": m, "score": s.to_numpy(),
+                                        "rank": rank.to_numpy(), "flagged": rank.to_numpy() <= n_flag}))
+    out = pd.concat(frames, ignore_index=True)
+    polys = cells_to_polygons(cells)
+    out["geometry"] = polys.reindex(out["cell"]).to_numpy()
+    run = results.start_run(conn, "forecast", {**window.params(), "horizons": list(horizons), "methods": list(methods),
+                                               "res": res, "cutoff": cut.isoformat(), "flag_share": flag_share},
+                            *_bounds(inc), plan_id=plan["id"])
+    results.save(conn, "forecast_cells", run, out)
+    summary = {"incidents": int(len(inc)), "cells": int(len(cells)), "cutoff": cut.isoformat(),
+               "flagged_per_forecast": int(max(1, round(flag_share * len(cells))))}
+    results.finish_run(conn, run, summary)
+    return run, summary

@@ -72,3 +72,21 @@ def test_emerging_clusters_and_patterns_are_stored(city_conn, tmp_path):
     doc = json.loads((tmp_path / "patterns" / "patterns.json").read_text(encoding="utf-8"))
     assert "neighbour_dispute" in doc["groups"] and (tmp_path / "patterns" / "citywide.png").stat().st_size > 1000
     assert "peak" in summary["groups"]["neighbour_dispute"]["en"]
+
+
+def test_forecast_is_stored_with_flags_and_uses_only_the_past(city_conn):
+    from geogrid.runs import run_forecast
+
+    conn = city_conn
+    run, summary = run_forecast(conn, Window(), horizons=(7,), methods=("kde", "last_period"), res=8,
+                                cutoff="2025-07-01", flag_share=0.1)
+    rows = pd.DataFrame(conn.execute(text(
+        "SELECT method, count(*) AS n, sum(flagged::int) AS flagged FROM forecast_cells WHERE run_id = :r GROUP BY 1"),
+        {"r": run}).mappings().all()).set_index("method")
+    assert set(rows.index) == {"kde", "last_period"} and (rows.n == summary["cells"]).all()
+    assert (rows.flagged == summary["flagged_per_forecast"]).all()
+    data_to = conn.execute(text("SELECT data_to FROM analysis_runs WHERE id = :r"), {"r": run}).scalar()
+    assert data_to is not None
+    # reported-only training sees fewer incidents than all origins
+    _, rep = run_forecast(conn, Window(origin="reported"), horizons=(7,), res=8, cutoff="2025-07-01")
+    assert rep["incidents"] < summary["incidents"]
