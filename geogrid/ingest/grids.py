@@ -16,7 +16,7 @@ from geogrid.errors import InputError
 from geogrid.ingest.fields import FieldMap
 from geogrid.ingest.incidents import IngestAborted, IngestResult
 from geogrid.ingest.readers import ROW, read_chunks
-from geogrid.ingest.report import RejectLog
+from geogrid.ingest.report import ChunkRejects, RejectLog
 from geogrid.store import plans as plan_store
 from geogrid.store.engine import transaction
 from geogrid.store.grids import upsert_grids
@@ -68,15 +68,8 @@ def _load(conn: Connection, path, f: FieldMap, plan_name, crs, strict, activate,
     if merge_parts:
         df = _merge_parts(df, f.code, log)
     rows = df[ROW].to_numpy()
-    bad = np.zeros(len(df), bool)
-
-    def reject(mask, field_, reason, values=None):
-        nonlocal bad
-        mask = mask & ~bad
-        if mask.any():
-            why = reason[mask] if isinstance(reason, np.ndarray) else reason
-            log.reject(rows[mask], field_, why, None if values is None else np.asarray(values, dtype=object)[mask])
-            bad |= mask
+    reject = ChunkRejects(log, rows)
+    bad = reject.bad  # updated in place by reject()
 
     code = df[f.code].astype("string").str.strip()
     reject(code.isna().to_numpy() | (code == "").fillna(True).to_numpy(), "code", "missing grid code")

@@ -22,7 +22,7 @@ from geogrid.crs import in_china, parse_crs, to_wgs84
 from geogrid.errors import InputError
 from geogrid.ingest.fields import FieldMap
 from geogrid.ingest.readers import ROW, read_chunks
-from geogrid.ingest.report import RejectLog
+from geogrid.ingest.report import ChunkRejects, RejectLog
 from geogrid.store import incidents as store
 from geogrid.store.engine import transaction
 from geogrid.store.grids import read_grids
@@ -160,15 +160,8 @@ def _numbers(s: pd.Series) -> np.ndarray:
 
 def _validate(chunk, f, spec, tz, cmap, strict, index, now, log, default_category="other") -> pd.DataFrame:
     rows = chunk[ROW].to_numpy()
-    bad = np.zeros(len(chunk), bool)
-
-    def reject(mask, field_, reason, values=None):
-        nonlocal bad
-        mask = mask & ~bad
-        if mask.any():
-            why = reason[mask] if isinstance(reason, np.ndarray) else reason
-            log.reject(rows[mask], field_, why, None if values is None else np.asarray(values, dtype=object)[mask])
-            bad |= mask
+    reject = ChunkRejects(log, rows)
+    bad = reject.bad  # updated in place by reject()
 
     # identifiers: given, or a content hash (so that re-loads of an id-less file stay idempotent)
     if f.id:

@@ -13,7 +13,7 @@ from geogrid.errors import InputError
 from geogrid.ingest.fields import FieldMap
 from geogrid.ingest.incidents import IngestAborted, IngestResult
 from geogrid.ingest.readers import ROW, read_chunks
-from geogrid.ingest.report import RejectLog
+from geogrid.ingest.report import ChunkRejects, RejectLog
 from geogrid.store.engine import transaction
 
 POST_KINDS = {"station": "station", "派出所": "station", "post": "post", "警务室": "post", "警务站": "post"}
@@ -29,15 +29,8 @@ def load_posts(bind: Engine | Connection, path: str | Path, fields: FieldMap, *,
     df = pd.concat(list(read_chunks(path)), ignore_index=True)  # a city has tens to hundreds of posts
     log = RejectLog(path)
     rows = df[ROW].to_numpy()
-    bad = np.zeros(len(df), bool)
-
-    def reject(mask, field_, reason, values=None):
-        nonlocal bad
-        mask = mask & ~bad
-        if mask.any():
-            why = reason[mask] if isinstance(reason, np.ndarray) else reason
-            log.reject(rows[mask], field_, why, None if values is None else np.asarray(values, dtype=object)[mask])
-            bad |= mask
+    reject = ChunkRejects(log, rows)
+    bad = reject.bad  # updated in place by reject()
 
     for col in (fields.code, fields.name, fields.kind, fields.station):
         if col and col not in df:

@@ -55,3 +55,24 @@ class RejectLog:
 
     def first(self, n: int = 5) -> list[tuple[int, str, str, str]]:
         return sorted(self.rows)[:n]
+
+
+class ChunkRejects:
+    """Rejections within one chunk of rows: the first reason found for a row is the one reported.
+
+    Call it with a boolean mask, the field, a reason (one string, or one per row) and optionally the
+    offending values; ``bad`` (updated in place) marks every row rejected so far.
+    """
+
+    def __init__(self, log: RejectLog, rows: np.ndarray):
+        self.log = log
+        self.rows = np.asarray(rows)
+        self.bad = np.zeros(len(self.rows), bool)
+
+    def __call__(self, mask, field: str, reason, values=None) -> None:
+        mask = np.asarray(mask, bool) & ~self.bad
+        if mask.any():
+            why = reason[mask] if isinstance(reason, np.ndarray) else reason
+            vals = None if values is None else np.asarray(values, dtype=object)[mask]
+            self.log.reject(self.rows[mask], field, why, vals)
+            self.bad |= mask
