@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import h3
 import numpy as np
 import scipy.sparse as sp
 
-from geogrid.cells import cell_centroids, cell_to_str, str_to_cell
+from geogrid.cells import cell_centroids
+from geogrid.cells import ring_pairs as cells_ring_pairs
 
 EARTH_RADIUS_M = 6_371_008.8
 
@@ -22,19 +22,8 @@ def ring_pairs(cells: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.nd
 
 @lru_cache(maxsize=8)
 def _ring_pairs(cells_bytes: bytes, k: int):
-    # cells.k_ring_neighbours drops the ring number, which the kernels need; grid_ring gives it.
     cells = np.frombuffer(cells_bytes, dtype=np.int64)
-    index = {int(c): i for i, c in enumerate(cells)}
-    ii, jj, rr = [], [], []
-    for i, c in enumerate(cells):
-        s = cell_to_str(c)
-        ii.append(i), jj.append(i), rr.append(0)
-        for r in range(1, k + 1):
-            for n in h3.grid_ring(s, r):
-                j = index.get(str_to_cell(n))
-                if j is not None:
-                    ii.append(i), jj.append(j), rr.append(r)
-    i, j, ring = np.array(ii), np.array(jj), np.array(rr)
+    i, j, ring = cells_ring_pairs(cells, k)
     lon, lat = cell_centroids(cells)
     lon, lat = np.radians(lon), np.radians(lat)
     # equirectangular distance: exact enough within a few rings (< 2 km)
