@@ -90,29 +90,27 @@ def load_staff(bind: Engine | Connection, path: str | Path, fields: FieldMap, *,
         if col not in df:
             raise InputError(f"{path}: no column {col!r} (--code/--role); the file has: {', '.join(c for c in df if c != ROW)}")
     log = RejectLog(path)
-    rows = df[ROW].to_numpy()
+    reject = ChunkRejects(log, df[ROW].to_numpy())
     code = df[code_col].astype("string").str.strip()
     role = df[role_col].astype("string").str.strip().str.casefold().map(ROLES)
-    bad = code.isna().to_numpy().copy()
-    log.reject(rows[bad], "code", "missing staff code")
-    dup = ~bad & code.duplicated().to_numpy()
-    log.reject(rows[dup], "code", "duplicate code inside the file", code[dup])
-    bad |= dup
-    unk = ~bad & role.isna().to_numpy()
-    log.reject(rows[unk], "role", "unknown role (use officer/auxiliary/grid_worker or 民警/辅警/网格员)", df[role_col][unk])
-    bad |= unk
+    reject(code.isna().to_numpy(), "code", "missing staff code")
+    reject(code.duplicated().to_numpy(), "code", "duplicate code inside the file", code)
+    reject(role.isna().to_numpy(), "role", "unknown role (use officer/auxiliary/grid_worker or 民警/辅警/网格员)",
+           df[role_col])
     result = IngestResult(log=log, rows_read=len(df), rejected=len(log), report_path=log.write())
     if strict and len(log):
         raise IngestAborted(f"{path}: {len(log)} rows rejected and --strict is set; nothing was loaded", log)
-    ok = ~bad
-    def col(name):
-        c = getattr(fields, name) or name
-        return df[c].astype("string")[ok] if c in df else [None] * int(ok.sum())
+    ok = ~reject.bad
+
+    def optional(*candidates):
+        """The first of the candidate columns the file has (the explicit option first), else None."""
+        col = next((c for c in candidates if c and c in df), None)
+        return df[col].astype("string")[ok] if col else [None] * int(ok.sum())
+
     recs = [{"code": c, "name": n or "", "role": r, "post": p, "grid": g}
-            for c, n, r, p, g in zip(code[ok], col("name"), role[ok], col("post") if (fields.post or "post" in df) else
-                                     (df["post_code"].astype("string")[ok] if "post_code" in df else [None] * int(ok.sum())),
-                                     col("grid") if (fields.grid or "grid" in df) else
-                                     (df["grid_code"].astype("string")[ok] if "grid_code" in df else [None] * int(ok.sum())))]
+            for c, n, r, p, g in zip(code[ok], optional(fields.name, "name"), role[ok],
+                                     optional(fields.post, "post", "post_code"),
+                                     optional(fields.grid, "grid", "grid_code"))]
     stmt = text("""
         INSERT INTO staff AS s (code, name, role, post_code, grid_code) VALUES (:code, :name, :role, :post, :grid)
         ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, role = EXCLUDED.role,
