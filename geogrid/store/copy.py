@@ -57,12 +57,9 @@ def timestamptz(values: pd.Series | pd.DatetimeIndex) -> Column:
 
 
 def text(values) -> Column:
+    """UTF-8 text; NaN/None/NA are NULL."""
     arr = values.to_numpy(dtype=object) if isinstance(values, pd.Series) else np.asarray(values, dtype=object)
-    null = pd.isna(arr)
-    enc = [b"" if m else str(v).encode("utf-8") for v, m in zip(arr, null)]
-    lengths = np.fromiter(map(len, enc), dtype=np.int64, count=len(enc))
-    lengths[null] = -1
-    return Column(lengths, np.frombuffer(b"".join(enc), dtype=np.uint8))
+    return text_bytes(None if m else str(v).encode("utf-8") for v, m in zip(arr, pd.isna(arr)))
 
 
 def point(x: np.ndarray, y: np.ndarray, srid: int = 4326) -> Column:
