@@ -53,10 +53,11 @@ def db_init() -> None:
 Opt = Annotated[Optional[str], typer.Option()]
 
 
-def _fields(profile_path, kind, **flags):
-    from geogrid.ingest.fields import FieldMap, Profile
+def _fields(profile_path, section, **flags):
+    """The profile's ``[section]`` (if any) with the command-line field options laid over it."""
+    from geogrid.ingest.fields import Profile
 
-    prof = Profile.from_file(profile_path, kind) if profile_path else Profile()
+    prof = _run(lambda: Profile.from_file(profile_path, section)) if profile_path else Profile()
     return prof, prof.fields.merged(**flags)
 
 
@@ -206,12 +207,6 @@ def demo(
                           database_url=_settings().database_url))
 
 
-def main() -> None:  # pragma: no cover - console entry
-    app()
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(app())
 
 
 analyze_app = typer.Typer(help="Analyses on the stored incidents; results are stored in PostGIS.", no_args_is_help=True)
@@ -347,3 +342,11 @@ def map_forecast(out: Path = typer.Option(Path("maps/forecast.html"), "-o", "--o
     """Forecast risk: graduated colours, flagged cells outlined."""
     _map("forecast", "forecast_cells", "forecast_map", out, run, score="score",
          keep=lambda c: (c["horizon_days"] == horizon) & (c["method"] == method) & (c["score"] > 0))
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

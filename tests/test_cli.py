@@ -51,3 +51,43 @@ def test_bad_option_is_a_clear_error_not_a_traceback(database_url, incidents_df,
     out = run("ingest", "incidents", str(path), "--lon", "lon", "--lat", "lat", "--time", "time", "--crs", "mars-9",
               env={"GEOGRID_DATABASE_URL": database_url})
     assert out.returncode == 2 and "mars-9" in out.stderr
+
+
+@pytest.fixture
+def committed_city(engine, database_url, tmp_path):
+    """A small city loaded through the CLI with the demo profile (committed; removed afterwards)."""
+    from geogrid.demo import write_city
+    from geogrid.generate import generate_city
+
+    city = generate_city(seed=9, n_incidents=3_000, n_grids=60, n_posts=4, n_officers=20, n_auxiliaries=30)
+    files = write_city(tmp_path / "city", city=city)
+    env = {"GEOGRID_DATABASE_URL": database_url}
+    plan = f"cli-plan-{os.getpid()}"
+    out = run("ingest", "grids", str(files["grids"]), "--profile", "data/profiles/demo.toml", "--plan", plan,
+              "--activate", env=env)
+    assert out.returncode == 0, out.stderr
+    yield files, env, plan
+    with engine.begin() as c:
+        c.execute(text("DELETE FROM incidents WHERE source = 'demo-110'"))
+        c.execute(text("DELETE FROM analysis_runs WHERE plan_id IN (SELECT id FROM plans WHERE name = :p)"), {"p": plan})
+        c.execute(text("DELETE FROM plans WHERE name = :p"), {"p": plan})
+        c.execute(text("DELETE FROM ingest_runs WHERE source IN ('demo-110', :p)"), {"p": plan})
+
+
+def test_profile_ingest_analyze_and_offline_map(committed_city, tmp_path):
+    files, env, plan = committed_city
+    out = run("ingest", "incidents", str(files["incidents"]), "--profile", "data/profiles/demo.toml", env=env)
+    assert out.returncode == 0, out.stderr
+    assert "read 3,000, loaded 3,000" in out.stdout
+    out = run("status", env=env)
+    assert plan in out.stdout
+    out = run("analyze", "hotspots", "--res", "9", "--k", "1", env=env)
+    assert out.returncode == 0, out.stderr
+    assert '"cells"' in out.stdout
+    html = tmp_path / "hot.html"
+    out = run("map", "hotspots", "-o", str(html), env=env)
+    assert out.returncode == 0, out.stderr
+    from maps.offline import find_external_refs
+
+    page = html.read_text(encoding="utf-8")
+    assert "热点" in page and find_external_refs(page) == []
