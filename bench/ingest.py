@@ -285,16 +285,18 @@ def main(url: str, steps: bool) -> dict:
     out = {
         "rows": rows,
         "e2e_rows_per_s": rows / e2e_s,
-        "copy_rows_per_s": N / ref_s,
-        "ratio": (rows / e2e_s) / (N / ref_s),
+        # the physical reference of the issue (~1 M rows/s): a bare binary COPY into an index-free table
+        "copy_rows_per_s": N / bare_s,
+        "ratio": (rows / e2e_s) / (N / bare_s),
         "peak_rss_mb": max(r["peak_rss_mb"] for r in e2e),
         "goal_ratio": GOAL,
-        "meets_goal": (rows / e2e_s) / (N / ref_s) >= GOAL,
+        "meets_goal": (rows / e2e_s) / (N / bare_s) >= GOAL,
         "e2e_seconds": [r["seconds"] for r in e2e],
-        "copy_seconds": ref,
-        "copy_noindex_seconds": bare,
-        "copy_noindex_rows_per_s": N / bare_s,
-        "ratio_vs_noindex_copy": (rows / e2e_s) / (N / bare_s),
+        "copy_seconds": bare,
+        # for information: the same COPY into a table with incidents' seven indexes
+        "copy_indexed_seconds": ref,
+        "copy_indexed_rows_per_s": N / ref_s,
+        "ratio_vs_indexed_copy": (rows / e2e_s) / (N / ref_s),
         "reference_encode_seconds": encode_s,
         "reference_payload_mb": len(payload) / 2**20,
         "base_rss_mb": e2e[0]["base_rss_mb"],
@@ -326,9 +328,9 @@ def _print(console: Console, r: dict) -> None:
     e2e_s = statistics.median(r["e2e_seconds"])
     rows = [
         ("end to end: load_incidents", e2e_s, r["e2e_rows_per_s"], r["ratio"]),
-        ("bare binary COPY, indexed (reference)", statistics.median(r["copy_seconds"]), r["copy_rows_per_s"], 1.0),
-        ("bare binary COPY, no indexes (info)", statistics.median(r["copy_noindex_seconds"]),
-         r["copy_noindex_rows_per_s"], r["copy_noindex_rows_per_s"] / r["copy_rows_per_s"]),
+        ("bare binary COPY, no indexes (reference)", statistics.median(r["copy_seconds"]), r["copy_rows_per_s"], 1.0),
+        ("bare binary COPY, with incidents' indexes", statistics.median(r["copy_indexed_seconds"]),
+         r["copy_indexed_rows_per_s"], r["copy_indexed_rows_per_s"] / r["copy_rows_per_s"]),
         ("re-load, all rows unchanged", r["reload_seconds"], r["reload_rows_per_s"],
          r["reload_rows_per_s"] / r["copy_rows_per_s"]),
     ]

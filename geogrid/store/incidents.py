@@ -62,7 +62,6 @@ def upsert_from_stage(conn: Connection, source: str) -> tuple[int, int]:
         WITH up AS (
           INSERT INTO incidents AS i (source, external_id, category, priority, origin, occurred_at, h3, grid_id, geom)
           SELECT :source, external_id, category, priority, origin, occurred_at, h3, grid_id, geom FROM {STAGE}
-          ORDER BY h3  -- neighbours arrive together: far less GiST and btree page churn
           ON CONFLICT (source, external_id) DO UPDATE SET
             category = EXCLUDED.category, priority = EXCLUDED.priority, origin = EXCLUDED.origin,
             occurred_at = EXCLUDED.occurred_at, h3 = EXCLUDED.h3, grid_id = EXCLUDED.grid_id,
