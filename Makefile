@@ -42,7 +42,9 @@ demo: $(STAMP) maps-assets
 
 test: $(STAMP) sysdeps maps-assets
 	@scripts/provision-db.sh geogrid_test | tail -1 > .db-url.test
-	GEOGRID_DATABASE_URL=$$(cat .db-url.test) GEOGRID_REQUIRE_DB=1 $(BIN)/pytest -q
+	@scripts/provision-db.sh geogrid_apitest | tail -1 > .db-url.apitest
+	GEOGRID_DATABASE_URL=$$(cat .db-url.test) GEOGRID_API_DATABASE_URL=$$(cat .db-url.apitest) \
+	  GEOGRID_REQUIRE_DB=1 $(BIN)/pytest -q
 
 bench: $(STAMP) maps-assets
 	@scripts/provision-db.sh geogrid_bench | tail -1 > .db-url.bench

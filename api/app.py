@@ -1,9 +1,11 @@
 """The app factory: the one place that reads settings and wires the routers."""
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy import text
 
+from api import errors, features, lookup, plans, security, tiles, webmap
 from geogrid.settings import Settings, get_settings
 from geogrid.store import make_engine
 
@@ -11,15 +13,40 @@ from geogrid.store import make_engine
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app for ``settings`` (the environment's when None)."""
     settings = settings or get_settings()
-    app = FastAPI(title="geogrid", version="0.1.0", docs_url="/api.html", openapi_url="/api")
+    app = FastAPI(title="geogrid", version="0.1.0", docs_url="/api.html", openapi_url="/api",
+                  description="Police-grid map API: OGC API – Features, vector tiles, responsibility "
+                              "lookup and plan editing. Send `Authorization: Bearer <key>`.")
     app.state.settings = settings
-    app.state.engine = make_engine(settings.database_url)
+    app.state.api_keys = settings.api_key_roles()
+    app.state.engine = make_engine(settings.database_url, pool_size=10, max_overflow=20)
+    errors.install(app)
+
+    @app.middleware("http")
+    async def limits_and_audit(request: Request, call_next):
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > settings.max_body_bytes):
+            return errors.problem(413, "Payload too large",
+                                  f"request body over {settings.max_body_bytes} bytes", request.url.path)
+        response = await call_next(request)
+        if request.method in security.WRITE_METHODS:
+            # every write, also refused ones, lands in the audit log (after the handler's own transaction)
+            from starlette.concurrency import run_in_threadpool
+            await run_in_threadpool(security.audit, app.state.engine, request, response.status_code)
+        return response
+
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=[o.strip() for o in settings.cors_origins.split(",")],
+                           allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                           allow_headers=["Authorization", "X-API-Key", "If-Match", "Content-Type"],
+                           expose_headers=["ETag", "Location"])
 
     @app.get("/health", operation_id="health", tags=["meta"])
     def health() -> dict:
-        """Liveness and database reachability."""
+        """Liveness and database reachability (no key needed)."""
         with app.state.engine.connect() as conn:
             postgis = conn.execute(text("SELECT postgis_lib_version()")).scalar()
         return {"status": "ok", "postgis": postgis}
 
+    for module in (features, tiles, lookup, plans, webmap):
+        app.include_router(module.router)
     return app

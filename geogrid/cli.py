@@ -344,6 +344,18 @@ def map_forecast(out: Path = typer.Option(Path("maps/forecast.html"), "-o", "--o
          keep=lambda c: (c["horizon_days"] == horizon) & (c["method"] == method) & (c["score"] > 0))
 
 
+@app.command()
+def serve(host: str = typer.Option("127.0.0.1", help="address to bind"), port: int = typer.Option(8000),
+          workers: int = typer.Option(1, help="uvicorn worker processes")) -> None:
+    """Serve the map API and the web map (OpenAPI at /api, map at /map) on GEOGRID_DATABASE_URL."""
+    import uvicorn
+
+    _settings()  # refuse bad settings (default secret outside development) before binding
+    typer.echo(f"geogrid API  http://{host}:{port}/api.html   web map  http://{host}:{port}/map")
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level="warning", access_log=False)
+
+
 def main() -> None:  # pragma: no cover - console entry
     app()
 

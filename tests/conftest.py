@@ -46,7 +46,7 @@ def conn(engine):
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if {"engine", "conn", "database_url"} & set(getattr(item, "fixturenames", ())):
+        if {"engine", "conn", "database_url", "api_database_url"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.db)
 
 

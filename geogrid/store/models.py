@@ -237,3 +237,133 @@ class ForecastCell(Base):
     rank: Mapped[int] = mapped_column(Integer)
     flagged: Mapped[bool]
     geom = mapped_column(Geometry("POLYGON", srid=4326, spatial_index=True), nullable=False)
+
+
+class GridTier(Base):
+    """Complexity tier (网格等级) of one grid in one run, with its three main drivers in words."""
+
+    __tablename__ = "grid_tiers"
+    run_id: Mapped[int] = mapped_column(ForeignKey("analysis_runs.id", ondelete="CASCADE"), primary_key=True)
+    grid_id: Mapped[int | None] = mapped_column(Integer)
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tier: Mapped[int] = mapped_column(Integer)
+    score: Mapped[float]
+    drivers: Mapped[str] = mapped_column(Text)
+    drivers_zh: Mapped[str] = mapped_column(Text)
+    geom = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=True), nullable=False)
+
+
+class GridStaffing(Base):
+    """Staff required by and allocated to one grid in one run, and why."""
+
+    __tablename__ = "grid_staffing"
+    run_id: Mapped[int] = mapped_column(ForeignKey("analysis_runs.id", ondelete="CASCADE"), primary_key=True)
+    grid_id: Mapped[int | None] = mapped_column(Integer)
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tier: Mapped[int | None] = mapped_column(Integer)
+    kind: Mapped[str | None] = mapped_column(String(8))
+    officers_required: Mapped[int] = mapped_column(Integer)
+    auxiliaries_required: Mapped[int] = mapped_column(Integer)
+    officers: Mapped[int | None] = mapped_column(Integer)
+    auxiliaries: Mapped[int | None] = mapped_column(Integer)
+    workload_hours: Mapped[float | None]
+    reason: Mapped[str] = mapped_column(Text)
+    reason_zh: Mapped[str] = mapped_column(Text)
+    geom = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=True), nullable=False)
+
+
+class Beat(Base):
+    """A beat (一警多格): contiguous grids covered by ``officers`` officers, in one run."""
+
+    __tablename__ = "beats"
+    run_id: Mapped[int] = mapped_column(ForeignKey("analysis_runs.id", ondelete="CASCADE"), primary_key=True)
+    beat: Mapped[int] = mapped_column(Integer, primary_key=True)
+    officers: Mapped[int] = mapped_column(Integer)
+    n_grids: Mapped[int] = mapped_column(Integer)
+    workload: Mapped[float]
+    per_officer: Mapped[float]
+    deviation: Mapped[float]
+    polsby_popper: Mapped[float | None]
+    post_code: Mapped[str | None] = mapped_column(String(64))
+    grid_codes: Mapped[list[str]] = mapped_column(ARRAY(String(64)))
+    geom = mapped_column(Geometry("GEOMETRY", srid=4326, spatial_index=True), nullable=False)
+
+
+class CoverageGrid(Base):
+    """Travel time from the quickest post to one grid, and the shares reached within each standard."""
+
+    __tablename__ = "coverage_grids"
+    run_id: Mapped[int] = mapped_column(ForeignKey("analysis_runs.id", ondelete="CASCADE"), primary_key=True)
+    grid_id: Mapped[int | None] = mapped_column(Integer)
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    mean_minutes: Mapped[float | None]
+    max_minutes: Mapped[float | None]
+    nearest_post: Mapped[str | None] = mapped_column(String(64))
+    shares: Mapped[dict] = mapped_column(JSONB, server_default="{}")
+    geom = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=True), nullable=False)
+
+
+class CoverageCell(Base):
+    """Travel time from the quickest post to one H3 cell."""
+
+    __tablename__ = "coverage_cells"
+    run_id: Mapped[int] = mapped_column(ForeignKey("analysis_runs.id", ondelete="CASCADE"), primary_key=True)
+    cell: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    minutes: Mapped[float]
+    nearest_post: Mapped[str | None] = mapped_column(String(64))
+    geom = mapped_column(Geometry("POLYGON", srid=4326, spatial_index=True), nullable=False)
+
+
+class ForecastGrid(Base):
+    """Next-period risk of one grid (aggregated from its cells), per horizon and method."""
+
+    __tablename__ = "forecast_grids"
+    run_id: Mapped[int] = mapped_column(ForeignKey("analysis_runs.id", ondelete="CASCADE"), primary_key=True)
+    grid_id: Mapped[int | None] = mapped_column(Integer)
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    horizon_days: Mapped[int] = mapped_column(Integer, primary_key=True)
+    method: Mapped[str] = mapped_column(String(32), primary_key=True)
+    score: Mapped[float]
+    rank: Mapped[int] = mapped_column(Integer)
+    flagged: Mapped[bool]
+    geom = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=True), nullable=False)
+
+
+class GridHistory(Base):
+    """Every version of every grid of every plan: who changed it, when and how (restorable)."""
+
+    __tablename__ = "grid_history"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"))
+    grid_id: Mapped[int | None] = mapped_column(Integer)
+    code: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    note: Mapped[str | None] = mapped_column(Text)
+    attrs: Mapped[dict] = mapped_column(JSONB, server_default="{}")
+    geom = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=True)
+
+
+class AuditEntry(Base):
+    """One write through the API: who (key id and role), what (method, path, detail) and the outcome."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    actor: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(16))
+    method: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(Text)
+    status: Mapped[int] = mapped_column(Integer)
+    detail: Mapped[dict] = mapped_column(JSONB, server_default="{}")
+
+
+class LayerVersion(Base):
+    """A counter per map layer, bumped by triggers on every write under it (tile ETags)."""
+
+    __tablename__ = "layer_versions"
+    layer: Mapped[str] = mapped_column(String(32), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, server_default="1")
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import struct
 from datetime import datetime, timezone
 
 import numpy as np
@@ -21,6 +22,19 @@ TABLES: dict[str, dict[str, str]] = {
                  "peak_window": "text", "area_km2": "float8"},
     "forecast_cells": {"cell": "int8", "horizon_days": "int4", "method": "text", "score": "float8",
                        "rank": "int4", "flagged": "bool"},
+    "grid_tiers": {"grid_id": "int4", "code": "text", "tier": "int4", "score": "float8", "drivers": "text",
+                   "drivers_zh": "text"},
+    "grid_staffing": {"grid_id": "int4", "code": "text", "tier": "int4", "kind": "text",
+                      "officers_required": "int4", "auxiliaries_required": "int4", "officers": "int4",
+                      "auxiliaries": "int4", "workload_hours": "float8", "reason": "text", "reason_zh": "text"},
+    "beats": {"beat": "int4", "officers": "int4", "n_grids": "int4", "workload": "float8",
+              "per_officer": "float8", "deviation": "float8", "polsby_popper": "float8", "post_code": "text",
+              "grid_codes": "text[]"},
+    "coverage_grids": {"grid_id": "int4", "code": "text", "mean_minutes": "float8", "max_minutes": "float8",
+                       "nearest_post": "text", "shares": "json"},
+    "coverage_cells": {"cell": "int8", "minutes": "float8", "nearest_post": "text"},
+    "forecast_grids": {"grid_id": "int4", "code": "text", "horizon_days": "int4", "method": "text",
+                       "score": "float8", "rank": "int4", "flagged": "bool"},
 }
 
 
@@ -52,7 +66,8 @@ def save(conn: Connection, table: str, run_id: int, frame) -> int:
         if kind == "int8":
             cols.append(pgcopy.int8(v.to_numpy(np.int64)))
         elif kind == "int4":
-            cols.append(pgcopy.int4(v.to_numpy(np.int64)))
+            null = v.isna().to_numpy()
+            cols.append(pgcopy.int4(v.fillna(0).to_numpy(np.int64), null if null.any() else None))
         elif kind == "float8":
             cols.append(_float_nullable(v))
         elif kind == "bool":
@@ -61,10 +76,21 @@ def save(conn: Connection, table: str, run_id: int, frame) -> int:
             # jsonb binary format: a version byte (1) then the text
             cols.append(pgcopy.text_bytes(b"\x01" + (x if isinstance(x, str) else json.dumps(x, ensure_ascii=False)).encode()
                                           for x in v))
+        elif kind == "text[]":
+            cols.append(pgcopy.text_bytes(_text_array(x) for x in v))
         else:
             cols.append(pgcopy.text(v.astype(object).where(v.notna(), None)))
     cols.append(pgcopy.geometry(frame.geometry.to_numpy()))
     return pgcopy.copy_columns(conn.connection.driver_connection, table, ["run_id", *spec, "geom"], cols)
+
+
+def _text_array(items) -> bytes:
+    """A one-dimensional text[] in PostgreSQL's binary array format (no NULL elements)."""
+    enc = [str(x).encode() for x in items]
+    if not enc:
+        return struct.pack(">iiI", 0, 0, 25)
+    head = struct.pack(">iiI", 1, 0, 25) + struct.pack(">ii", len(enc), 1)  # ndim, hasnull, text oid; dim, lbound
+    return head + b"".join(struct.pack(">i", len(e)) + e for e in enc)
 
 
 def _float_nullable(v: pd.Series) -> pgcopy.Column:

@@ -1,0 +1,4 @@
+"""features routes (being built)."""
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,4 @@
+"""lookup routes (being built)."""
+from fastapi import APIRouter
+
+router = APIRouter()

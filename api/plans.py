@@ -1,0 +1,4 @@
+"""plans routes (being built)."""
+from fastapi import APIRouter
+
+router = APIRouter()

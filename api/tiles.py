@@ -1,0 +1,4 @@
+"""tiles routes (being built)."""
+from fastapi import APIRouter
+
+router = APIRouter()
