@@ -97,7 +97,7 @@ def run_demo(engine, out: Path, seed: int, n_incidents: int, console, database_u
 def run_demo_analyses(engine, maps_dir: Path, console) -> dict[str, Path]:
     """Hot spots, emerging hot spots, clusters and time patterns on the demo city, with offline maps."""
     import maps.layers as layers
-    from geogrid.runs import Window, run_clusters, run_emerging, run_hotspots, run_patterns
+    from geogrid.runs import Window, run_clusters, run_emerging, run_forecast, run_hotspots, run_patterns
     from geogrid.store import results
     from geogrid.store.grids import read_grids
 
@@ -122,7 +122,25 @@ def run_demo_analyses(engine, maps_dir: Path, console) -> dict[str, Path]:
     for code in ("neighbour_dispute", "theft", "telecom_fraud"):
         if code in pt["groups"]:
             console.print(f"      {pt['groups'][code]['en']} / {pt['groups'][code]['zh-CN']}")
+    with console.status("forecast (KDE, next 7 and 28 days)"):
+        with engine.begin() as conn:
+            _, fc = run_forecast(conn, window, horizons=(7, 28), methods=("kde",))
+    console.print(f"forecast: {_brief(fc)}")
+    try:  # tiers, staffing, beats and coverage for the active plan
+        from geogrid.planning_runs import run_planning
+    except ImportError:  # pragma: no cover - planning not installed
+        run_planning = None
+    if run_planning is not None:
+        with console.status("tiers, staffing and allocation, beats, coverage"):
+            with engine.begin() as conn:
+                runs = run_planning(conn)
+        console.print(f"planning runs stored: {runs}")
     out["hot spot map"] = maps_dir / "hotspots.html"
     out["emerging map"] = maps_dir / "emerging.html"
     out["time patterns"] = maps_dir / "patterns/"
     return out
+
+
+def _brief(summary: dict) -> str:
+    keys = [k for k in ("flagged", "cells", "horizons", "methods") if k in summary]
+    return ", ".join(f"{k} {summary[k]}" for k in keys) or "stored"

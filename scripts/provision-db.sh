@@ -37,13 +37,24 @@ PGVER=$(ls /usr/lib/postgresql | sort -n | tail -1)
 if [ ! -f "/usr/share/postgresql/$PGVER/extension/postgis.control" ]; then
   apt_install "postgresql-$PGVER-postgis-3"
 fi
-if ! pg_lsclusters -h | awk -v v="$PGVER" '$1==v' | grep -q .; then
-  log "creating cluster $PGVER/main"
-  $SUDO pg_createcluster "$PGVER" main --port "$PORT" >&2
+# GEOGRID_DB_CLUSTER picks (and creates when missing) a named cluster; default: the first of $PGVER
+WANT="${GEOGRID_DB_CLUSTER:-}"
+if [ -n "$WANT" ]; then
+  if ! pg_lsclusters -h | awk -v v="$PGVER" -v c="$WANT" '$1==v && $2==c' | grep -q .; then
+    log "creating cluster $PGVER/$WANT on port $PORT"
+    $SUDO pg_createcluster "$PGVER" "$WANT" --port "$PORT" >&2
+  fi
+  SEL=$(pg_lsclusters -h | awk -v v="$PGVER" -v c="$WANT" '$1==v && $2==c')
+else
+  if ! pg_lsclusters -h | awk -v v="$PGVER" '$1==v' | grep -q .; then
+    log "creating cluster $PGVER/main"
+    $SUDO pg_createcluster "$PGVER" main --port "$PORT" >&2
+  fi
+  SEL=$(pg_lsclusters -h | awk -v v="$PGVER" '$1==v' | head -1)
 fi
-CLUSTER=$(pg_lsclusters -h | awk -v v="$PGVER" '$1==v {print $2; exit}')
-PORT=$(pg_lsclusters -h | awk -v v="$PGVER" '$1==v {print $3; exit}')
-if ! pg_lsclusters -h | awk -v v="$PGVER" '$1==v {print $4}' | grep -q online; then
+CLUSTER=$(awk '{print $2}' <<<"$SEL")
+PORT=$(awk '{print $3}' <<<"$SEL")
+if ! awk '{print $4}' <<<"$SEL" | grep -q online; then
   log "starting cluster $PGVER/$CLUSTER"
   $SUDO pg_ctlcluster --skip-systemctl-redirect "$PGVER" "$CLUSTER" start >&2 || $SUDO pg_ctlcluster "$PGVER" "$CLUSTER" start >&2
 fi
