@@ -1,8 +1,15 @@
 """Ingest incidents: read in chunks, validate, reproject, H3-index, locate the grid, COPY, upsert.
 
 The whole load runs in one transaction: a load that fails leaves the database as it was. Re-loading
-the same file is idempotent (upsert on source + external_id; changed rows are updated).
-Memory is bounded by the chunk size: duplicates inside the file are found in the staging table.
+the same file is idempotent (upsert on source + external_id; changed rows are updated, and rows
+identical to the stored ones are not written at all). Memory is bounded by the chunk size, plus 16
+bytes a row for the duplicate-id check (``geogrid.ingest.duplicates``).
+
+Bulk mode (``bulk=None``: automatic) is for loads that are large next to the table: at least
+``BULK_MIN_ROWS`` rows and ``BULK_FRACTION`` of the rows already stored. The table's secondary
+indexes are dropped and rebuilt inside the same transaction (see ``geogrid.store.incidents``), and
+the rows of a source not loaded before are COPY'd straight into ``incidents``. It holds an ACCESS
+EXCLUSIVE lock on ``incidents`` until the load ends: readers wait. ``bulk=False`` never does that.
 """
 from __future__ import annotations
 
@@ -13,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import Connection, Engine, text
 
 from geogrid.assign import GridIndex
@@ -20,6 +29,8 @@ from geogrid.categories import CategoryMap
 from geogrid.cells import points_to_cells
 from geogrid.crs import in_china, parse_crs, to_wgs84
 from geogrid.errors import InputError
+from geogrid.ingest.cell_lookup import CellGrids
+from geogrid.ingest.duplicates import DuplicateIds
 from geogrid.ingest.fields import FieldMap
 from geogrid.ingest.readers import ROW, read_chunks
 from geogrid.ingest.report import ChunkRejects, RejectLog
@@ -32,6 +43,10 @@ PRIORITY_WORDS = {"urgent": "urgent", "紧急": "urgent", "high": "urgent", "1":
 ORIGIN_WORDS = {"reported": "reported", "report": "reported", "call": "reported", "110": "reported",
                 "群众报警": "reported", "报警": "reported", "discovered": "discovered", "patrol": "discovered",
                 "巡逻发现": "discovered", "主动发现": "discovered"}
+
+
+BULK_MIN_ROWS = 50_000
+BULK_FRACTION = 0.2
 
 
 class IngestAborted(InputError):
@@ -71,8 +86,13 @@ def load_incidents(
     now: datetime | None = None,
     progress: bool = False,
     defaults: dict | None = None,
+    bulk: bool | None = None,
 ) -> IngestResult:
-    """Load an incident file into ``incidents``; see the module docstring for guarantees."""
+    """Load an incident file into ``incidents``; see the module docstring for guarantees.
+
+    ``bulk``: None decides by the size of the load (module docstring), True always drops and rebuilds
+    the indexes, False never (concurrent readers are then never blocked).
+    """
     spec = parse_crs(crs)
     cmap = category_map or CategoryMap.default()
     now = now or datetime.now(timezone.utc)
@@ -82,42 +102,71 @@ def load_incidents(
     default_category = (defaults or {}).get("category", "other")
     with transaction(bind) as conn:
         return _load(conn, path, fields, source, spec, tz, cmap, strict, h3_res, chunk_rows, now, progress, log,
-                     result, started, default_category)
+                     result, started, default_category, bulk)
 
 
 def _load(conn, path, fields, source, spec, tz, cmap, strict, h3_res, chunk_rows, now, progress, log, result, started,
-          default_category):
+          default_category, bulk=None):
     stored_res = store.h3_resolution(conn)
     if stored_res is not None and stored_res != h3_res:
         raise InputError(f"the store indexes incidents at H3 resolution {stored_res}; cannot load at {h3_res}")
     grids = read_grids(conn)
     index = GridIndex(grids, key="id") if len(grids) else None
-    store.create_stage(conn)
+    cell_grids = CellGrids(index) if index is not None else None
+    dups = DuplicateIds()
     bar = _progress(path, progress)
-    for chunk in read_chunks(path, chunk_rows):
-        _check_columns(chunk, fields, path)
-        result.rows_read += len(chunk)
-        clean = _validate(chunk, fields, spec, tz, cmap, strict, index, now, log, default_category)
-        if len(clean):
-            clean["h3"] = points_to_cells(clean["lon"].to_numpy(), clean["lat"].to_numpy(), h3_res)
-            store.stage_chunk(conn, clean)
-        if bar is not None:
-            bar.update(len(chunk))
+    stream, direct, dropped = None, False, None
+    try:
+        for chunk in read_chunks(path, chunk_rows):
+            _check_columns(chunk, fields, path)
+            result.rows_read += len(chunk)
+            clean = _validate(chunk, fields, spec, tz, cmap, strict, index, now, log, default_category, h3_res,
+                              cell_grids)
+            clean = dups.filter(clean)
+            if stream is None:  # the mode is chosen on the first chunk, before anything is written
+                if _wants_bulk(conn, bulk, len(clean)):
+                    store.lock_writers(conn)  # no other load may add this source's rows after the check
+                    direct = not store.source_has_rows(conn, source)
+                if direct:
+                    dropped = store.drop_indexes(conn)
+                else:
+                    store.create_stage(conn)
+                stream = store.open_stream(conn, direct)
+            if len(clean):
+                stream.write(store.stage_columns(clean, source if direct else None))
+            if bar is not None:
+                bar.update(len(chunk))
+    except BaseException as e:
+        if stream is not None:
+            stream.abort(e)
+        raise
     if bar is not None:
         bar.close()
-    dups = store.stage_duplicates(conn)
-    drop = []
-    for ext, rows in dups:
-        log.reject(np.array(rows[1:]), "id", f"duplicate id {ext!r} inside the file (first at row {rows[0]})", [ext] * (len(rows) - 1))
-        drop.extend(rows[1:])
-    store.drop_stage_rows(conn, drop)
+    if stream is None:  # no records at all
+        store.create_stage(conn)
+        loaded = 0
+    else:
+        loaded = stream.close()
+    if direct:
+        store.rebuild_constraints(conn, dropped)  # the id look-up below uses the unique index
+    extra = dups.finish(lambda ids: store.present(conn, ids, source, direct))
+    if len(extra):  # rows whose id only shared a hash with an earlier one
+        more = store.open_stream(conn, direct)
+        more.write(store.stage_columns(extra, source if direct else None))
+        loaded += more.close()
+    _log_duplicates(log, dups.duplicates)
     result.rejected = len(log)
     result.report_path = log.write()
     if strict and len(log):
         raise IngestAborted(
             f"{path}: {len(log)} rows rejected and --strict is set; nothing was loaded "
             f"(see {result.report_path})", log)
-    result.inserted, result.updated = store.upsert_from_stage(conn, source)
+    if direct:
+        store.rebuild_indexes(conn, dropped)
+        result.inserted, result.updated = loaded, 0
+        result.extra["mode"] = "bulk (direct COPY)"
+    else:
+        result.inserted, result.updated = _upsert(conn, source, bulk, loaded, result)
     result.rows_loaded = result.rows_read - result.rejected
     store.set_h3_resolution(conn, h3_res)
     conn.execute(text(
@@ -126,6 +175,37 @@ def _load(conn, path, fields, source, spec, tz, cmap, strict, h3_res, chunk_rows
         {"s": source, "p": str(path), "r": result.rows_read, "l": result.rows_loaded, "j": result.rejected,
          "i": result.inserted, "u": result.updated, "t": started})
     return result
+
+
+def _wants_bulk(conn, bulk: bool | None, rows: int) -> bool:
+    """Bulk mode for ``rows`` (a lower bound of the load's size) — see the module docstring."""
+    if bulk is not None:
+        return bulk
+    return rows >= BULK_MIN_ROWS and rows >= BULK_FRACTION * store.table_rows(conn)
+
+
+def _upsert(conn, source: str, bulk: bool | None, staged: int, result: IngestResult) -> tuple[int, int]:
+    """Stage → incidents: unchanged rows dropped first, then an upsert, or bulk mode's update + insert."""
+    if staged and store.source_has_rows(conn, source):
+        staged -= store.drop_unchanged(conn, source)
+    if staged and _wants_bulk(conn, bulk, staged):
+        dropped = store.drop_indexes(conn)
+        counts = store.apply_stage_bulk(conn, source)
+        store.rebuild_indexes(conn, dropped)
+        result.extra["mode"] = "bulk (stage)"
+        return counts
+    result.extra["mode"] = "upsert"
+    if not staged:
+        return 0, 0
+    return store.upsert_from_stage(conn, source)
+
+
+def _log_duplicates(log: RejectLog, duplicates: list[tuple[int, str, int]]) -> None:
+    by_first: dict[tuple[str, int], list[int]] = {}
+    for row, ext, first in duplicates:
+        by_first.setdefault((ext, first), []).append(row)
+    for (ext, first), rows in by_first.items():
+        log.reject(np.array(rows), "id", f"duplicate id {ext!r} inside the file (first at row {first})", [ext] * len(rows))
 
 
 def _progress(path, on: bool):
@@ -155,10 +235,18 @@ def _check_columns(chunk: pd.DataFrame, f: FieldMap, path) -> None:
 
 
 def _numbers(s: pd.Series) -> np.ndarray:
+    """Numbers from text; NaN where missing or not a number."""
+    if pd.api.types.is_string_dtype(s.dtype):
+        try:  # Arrow parses a column of valid numbers several times faster than pandas
+            return pc.cast(pa.array(s, type=pa.string(), from_pandas=True), pa.float64()).to_numpy(
+                zero_copy_only=False)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # some value is not a number: pandas says which
+            pass
     return pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)
 
 
-def _validate(chunk, f, spec, tz, cmap, strict, index, now, log, default_category="other") -> pd.DataFrame:
+def _validate(chunk, f, spec, tz, cmap, strict, index, now, log, default_category="other", h3_res=None,
+              cell_grids=None) -> pd.DataFrame:
     rows = chunk[ROW].to_numpy()
     reject = ChunkRejects(log, rows)
     bad = reject.bad  # updated in place by reject()
@@ -206,9 +294,17 @@ def _validate(chunk, f, spec, tz, cmap, strict, index, now, log, default_categor
     reject(~bad & ~(np.isfinite(lon) & np.isfinite(lat)), "lon", "coordinates do not convert to WGS-84", x)
 
     grid_idx = np.full(len(chunk), -1, np.int64)
+    cells = None
+    if h3_res is not None:  # the cells are stored anyway, and they speed up the grid look-up
+        ok = ~bad
+        cells = np.zeros(len(chunk), np.int64)
+        cells[ok] = points_to_cells(lon[ok], lat[ok], h3_res)
     if index is not None:
         ok = ~bad
-        grid_idx[ok] = index.locate(lon[ok], lat[ok])
+        if cells is not None and cell_grids is not None:
+            grid_idx[ok] = cell_grids.locate(lon[ok], lat[ok], cells[ok])
+        else:
+            grid_idx[ok] = index.locate(lon[ok], lat[ok])
         outside = ok & (grid_idx < 0)
         if outside.any() and geographic:
             # a swapped pair may well land inside the jurisdiction once swapped back
@@ -216,8 +312,11 @@ def _validate(chunk, f, spec, tz, cmap, strict, index, now, log, default_categor
             swapped_in = np.zeros(len(chunk), bool)
             swapped_in[np.flatnonzero(outside)] = index.locate(sl, sa) >= 0
             reject(swapped_in, "lat", "latitude/longitude swapped (the swapped point lies in the jurisdiction)", y)
-        reject(~bad & (grid_idx < 0), "lon", "outside the jurisdiction (no grid of the active plan contains it)",
-               [f"{a:.6f},{b:.6f}" for a, b in zip(x, y)])
+        outside = ~bad & (grid_idx < 0)
+        if outside.any():  # the values are formatted for the rejected rows only
+            shown = np.full(len(chunk), "", dtype=object)
+            shown[outside] = [f"{a:.6f},{b:.6f}" for a, b in zip(x[outside], y[outside])]
+            reject(outside, "lon", "outside the jurisdiction (no grid of the active plan contains it)", shown)
     else:
         reject(~bad & ((np.abs(lon) > 180) | (np.abs(lat) > 90)), "lon", "outside plausible bounds", x)
 
@@ -245,7 +344,7 @@ def _validate(chunk, f, spec, tz, cmap, strict, index, now, log, default_categor
         code, _ = cmap.map(pd.Series([default_category]))
         codes = pd.Series(np.asarray(code)[0], index=chunk.index, dtype=object)
 
-    priority = codes.map(lambda c: cmap.priority(c)).astype(object)
+    priority = codes.map({c: cmap.priority(c) for c in pd.unique(codes)}).astype(object)
     if f.priority:
         p = chunk[f.priority].astype("string").str.strip().str.casefold().map(PRIORITY_WORDS)
         given = chunk[f.priority].notna().to_numpy()
@@ -272,6 +371,8 @@ def _validate(chunk, f, spec, tz, cmap, strict, index, now, log, default_categor
         "lat": lat[keep],
         "grid_id": np.where(grid_idx[keep] >= 0, index.keys[np.maximum(grid_idx[keep], 0)] if index else -1, -1).astype(np.int64),
     })
+    if cells is not None:
+        out["h3"] = cells[keep]
     return out
 
 

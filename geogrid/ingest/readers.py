@@ -6,11 +6,14 @@ in ``chunk.attrs['crs']``.
 """
 from __future__ import annotations
 
+import csv
+import gzip
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import shapely
 
 from geogrid.errors import InputError
@@ -19,6 +22,7 @@ CSV_SUFFIXES = (".csv", ".csv.gz", ".txt", ".tsv")
 VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".zip", ".kml", ".fgb")
 PARQUET_SUFFIXES = (".parquet", ".geoparquet")
 ROW = "__row"
+ARROW_BLOCK_BYTES = 16 << 20  # bytes Arrow parses at a time (in parallel)
 
 
 def file_format(path: str | Path) -> str:
@@ -51,7 +55,65 @@ def read_chunks(path: str | Path, chunk_rows: int = 200_000, layer: str | None =
 
 
 def _csv(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """CSV records as text columns (empty fields are missing), via Arrow's multi-threaded parser.
+
+    pyarrow reads a large CSV several times faster than pandas' C parser. Anything it refuses (bad
+    UTF-8, a row with too few or too many fields) is handed to the pandas reader, from the first
+    record not yet yielded, so that its per-row behaviour and error messages stay the same.
+    """
     sep = "\t" if str(path).lower().endswith(".tsv") else ","
+    done = 0
+    try:
+        for chunk in _csv_arrow(path, sep, chunk_rows):
+            yield chunk
+            done += len(chunk)
+        return
+    except (pa.ArrowInvalid, UnicodeDecodeError, csv.Error):
+        pass
+    yield from _csv_pandas(path, sep, chunk_rows, skip=done)
+
+
+def _csv_arrow(path: Path, sep: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    import pyarrow.csv as pacsv
+
+    header = _csv_header(path, sep)
+    if len(set(header)) != len(header):  # pandas renames repeated names (a, a.1): let it
+        raise pa.ArrowInvalid("repeated column names")
+    reader = pacsv.open_csv(
+        path,
+        read_options=pacsv.ReadOptions(block_size=ARROW_BLOCK_BYTES),
+        parse_options=pacsv.ParseOptions(delimiter=sep, newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(
+            column_types={c: pa.string() for c in header}, strings_can_be_null=True, null_values=[""],
+            quoted_strings_can_be_null=True),
+    )
+    start, pending, held = 1, [], 0
+    for batch in reader:
+        pending.append(batch)
+        held += batch.num_rows
+        while held >= chunk_rows:
+            table = pa.Table.from_batches(pending)
+            yield _csv_frame(table.slice(0, chunk_rows), start)
+            start += chunk_rows
+            rest = table.slice(chunk_rows)
+            pending, held = rest.to_batches(), rest.num_rows
+    if held:
+        yield _csv_frame(pa.Table.from_batches(pending), start)
+
+
+def _csv_header(path: Path, sep: str) -> list[str]:
+    opener = gzip.open if str(path).lower().endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8-sig", newline="") as f:
+        return next(csv.reader(f, delimiter=sep), [])
+
+
+def _csv_frame(table: pa.Table, start: int) -> pd.DataFrame:
+    df = table.to_pandas()
+    df[ROW] = np.arange(start, start + len(df))
+    return df
+
+
+def _csv_pandas(path: Path, sep: str, chunk_rows: int, skip: int = 0) -> Iterator[pd.DataFrame]:
     start = 1
     try:
         reader = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""],
@@ -59,6 +121,10 @@ def _csv(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
         for chunk in reader:
             chunk[ROW] = np.arange(start, start + len(chunk))
             start += len(chunk)
+            if start - 1 <= skip:  # already yielded by the Arrow reader
+                continue
+            if chunk[ROW].iloc[0] <= skip:
+                chunk = chunk[chunk[ROW] > skip]
             yield chunk
     except UnicodeDecodeError as e:
         raise InputError(f"{path}: not UTF-8 text near byte {e.start}; re-save the file as UTF-8") from e
