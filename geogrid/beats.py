@@ -24,6 +24,8 @@ from geogrid.beats_report import evaluate_beats
 from geogrid.errors import InputError
 from geogrid.regions import Graph, Partition, solve
 
+LARGE_AREA = 2000  # grids in one area beyond which a single seeded start is searched
+
 
 class BalancedBeats:
     """Partition grids into contiguous, compact beats with balanced workload per officer.
@@ -43,6 +45,12 @@ class BalancedBeats:
         Weight of ``1 − Polsby–Popper`` in the objective; small, so it breaks ties within the band.
     seed, n_starts, max_seconds
         Random seed, seeded starts per area, and time budget of the whole fit.
+    max_team
+        Most officers a beat of light grids may have. 1 (default): one officer per beat, except a grid
+        heavier than the band. 2: beats still outside the band after the search are merged with a
+        neighbour into a two-officer beat when that brings them closer to the mean
+        (:func:`geogrid.regions.team_up`); granular plans (2–3 grids a beat) then meet the goal far
+        more often, at the price of some shared beats (``report_["team_merges"]`` counts the merges).
 
     Attributes
     ----------
@@ -60,7 +68,7 @@ class BalancedBeats:
 
     def __init__(self, n_officers: int, workload_col: str = "workload", station_col: str | None = None,
                  tolerance: float | None = None, compactness_weight: float = 0.001, seed: int = 0,
-                 n_starts: int = 4, max_seconds: float = 30.0):
+                 n_starts: int = 4, max_seconds: float = 30.0, max_team: int = 1):
         self.n_officers = n_officers
         self.workload_col = workload_col
         self.station_col = station_col
@@ -69,6 +77,7 @@ class BalancedBeats:
         self.seed = seed
         self.n_starts = n_starts
         self.max_seconds = max_seconds
+        self.max_team = max_team
 
     # --- public ------------------------------------------------------------------------------------
     def fit(self, grids: gpd.GeoDataFrame, adjacency: Adjacency | None = None) -> BalancedBeats:
@@ -93,6 +102,7 @@ class BalancedBeats:
                                      for k, (u, f, o) in enumerate(zip(units, self.unit_floor_, unit_o))])
         labels = np.empty(len(grids), dtype=np.int64)
         officers: list[int] = []
+        self.team_merges_ = 0
         budget = self.max_seconds - (time.perf_counter() - t0)
         for k, (u, o) in enumerate(zip(units, unit_o)):
             deadline = time.perf_counter() + max(0.05, budget * len(u) / len(grids))
@@ -144,6 +154,8 @@ class BalancedBeats:
         w = pd.to_numeric(grids[self.workload_col], errors="coerce").to_numpy(dtype=float)
         if not np.isfinite(w).all() or (w < 0).any():
             raise InputError(f"{self.workload_col!r} must be finite and non-negative in every grid")
+        if isinstance(self.max_team, bool) or not isinstance(self.max_team, (int, np.integer)) or self.max_team < 1:
+            raise InputError(f"max_team must be a whole number >= 1, got {self.max_team!r}")
         if not isinstance(self.n_officers, (int, np.integer)) or self.n_officers < 1:
             raise InputError(f"n_officers must be a positive integer, got {self.n_officers!r}")
         stations = None
@@ -171,9 +183,17 @@ class BalancedBeats:
         g = _local_graph(self.adjacency_, nodes, wu)
         # no beat plan of this unit gets all beats closer than the unit's own average deviation
         band = max(self.goal_, self.unit_floor_[k] + 1e-9)
+        offs = list(offs)
+        # a large area spends its budget better on one start searched longer (5,000 grids: 26 % max
+        # deviation with one start against 29 % with four, same 60 s)
+        starts = self.n_starts if len(nodes) <= LARGE_AREA else 1
         part = solve(g, [o * self.mu_ for o in offs], heavy, band, self.compactness_weight,
-                     self.seed + k, deadline, self.n_starts)
-        return part.lab, offs
+                     self.seed + k, deadline, starts, officers=offs, max_team=self.max_team)
+        # merged (team) regions leave empty ones behind: renumber the regions that hold grids
+        keep = [r for r in range(len(offs)) if part.mem[r]]
+        self.team_merges_ = getattr(self, "team_merges_", 0) + len(offs) - len(keep)
+        new = {r: i for i, r in enumerate(keep)}
+        return [new[r] for r in part.lab], [offs[r] for r in keep]
 
     def _improve_free(self, labels, w, targets, free, t0) -> np.ndarray:
         labels = labels.copy()
@@ -202,6 +222,7 @@ class BalancedBeats:
             seconds=round(time.perf_counter() - t0, 3), goal=self.goal_,
             lower_bound_dev=round(self.lower_bound_, 4),
             within_goal=bool(self.report_["max_abs_dev"] <= self.goal_ + 1e-9),
+            team_merges=int(getattr(self, "team_merges_", 0)),
         )
 
 

@@ -99,6 +99,11 @@ def ingest_incidents(
     profile: Annotated[Optional[Path], typer.Option(help="TOML profile with the field mapping")] = None,
     strict: bool = typer.Option(False, help="reject unknown categories and abort the whole load on any rejected row"),
     chunk_rows: int = typer.Option(200_000, help="rows per chunk (bounds memory)"),
+    bulk: Optional[bool] = typer.Option(
+        None, "--bulk/--no-bulk",
+        help="drop and rebuild the incidents indexes around the load (faster for large loads, but readers "
+             "of incidents wait until it ends); default: automatic, for loads of >= 50,000 rows and >= 20% "
+             "of the rows already stored"),
 ) -> None:
     """Load incidents (points with time and category); upsert on source + id."""
     from geogrid.categories import CategoryMap
@@ -112,7 +117,7 @@ def ingest_incidents(
         _engine(), path, f, source=source or prof.source or path.stem, crs=crs or prof.crs or "EPSG:4326",
         tz=timezone or prof.timezone or s.timezone,
         category_map=CategoryMap.from_file(cm_path) if cm_path else None, strict=strict,
-        h3_res=s.h3_resolution, chunk_rows=chunk_rows, progress=True, defaults=prof.defaults))
+        h3_res=s.h3_resolution, chunk_rows=chunk_rows, progress=True, defaults=prof.defaults, bulk=bulk))
     _print_result("incidents", path, res)
 
 
@@ -356,9 +361,16 @@ def serve(host: str = typer.Option("127.0.0.1", help="address to bind"), port: i
                 log_level="warning", access_log=False)
 
 
+import geogrid.cli_planning  # noqa: E402,F401  registers commands
+
+
 def main() -> None:  # pragma: no cover - console entry
     app()
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(app())
+    # `python -m geogrid.cli` runs this file as __main__; modules that register commands (cli_planning)
+    # register them on the importable geogrid.cli, so run that module's app.
+    from geogrid.cli import app as _app
+
+    sys.exit(_app())

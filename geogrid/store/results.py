@@ -84,12 +84,15 @@ def save(conn: Connection, table: str, run_id: int, frame) -> int:
     return pgcopy.copy_columns(conn.connection.driver_connection, table, ["run_id", *spec, "geom"], cols)
 
 
+VARCHAR_OID = 1043  # the text[] columns are varchar(n)[] (beats.grid_codes); COPY BINARY checks the element oid
+
+
 def _text_array(items) -> bytes:
-    """A one-dimensional text[] in PostgreSQL's binary array format (no NULL elements)."""
+    """A one-dimensional varchar[] in PostgreSQL's binary array format (no NULL elements)."""
     enc = [str(x).encode() for x in items]
     if not enc:
-        return struct.pack(">iiI", 0, 0, 25)
-    head = struct.pack(">iiI", 1, 0, 25) + struct.pack(">ii", len(enc), 1)  # ndim, hasnull, text oid; dim, lbound
+        return struct.pack(">iiI", 0, 0, VARCHAR_OID)
+    head = struct.pack(">iiI", 1, 0, VARCHAR_OID) + struct.pack(">ii", len(enc), 1)  # ndim, hasnull, oid; dim, lbound
     return head + b"".join(struct.pack(">i", len(e)) + e for e in enc)
 
 

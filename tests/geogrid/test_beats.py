@@ -142,3 +142,22 @@ def test_minimax_apportion_beats_largest_remainder():
 def test_validation(city860, kwargs, match):
     with pytest.raises(InputError, match=match):
         BalancedBeats(**kwargs).fit(city860)
+
+
+def test_team_beats_meet_the_goal_where_single_beats_are_too_granular(city860):
+    """2.7 grids a beat: pairing the beats that miss the band into two-officer beats meets ±15 %."""
+    bb = BalancedBeats(320, seed=0, max_seconds=40, max_team=2).fit(city860)
+    assert_contiguous(city860, bb.labels_)
+    assert bb.officers_.sum() == 320
+    assert bb.report_["within_goal"], bb.report_
+    assert bb.report_["team_merges"] > 0
+    # beats of more than two officers are only those a heavy grid needs
+    mu = city860["workload"].sum() / 320
+    heaviest = city860.groupby(bb.labels_.to_numpy())["workload"].max()
+    big = bb.officers_[bb.officers_ > 2].index
+    assert (heaviest.loc[big] > (1 + bb.report_["goal"]) * mu).all()
+
+
+def test_team_size_is_checked(city860):
+    with pytest.raises(InputError, match="max_team"):
+        BalancedBeats(320, max_team=0).fit(city860)
