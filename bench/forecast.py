@@ -6,6 +6,9 @@ only incidents before its period starts. Area shares 1 %, 5 %, 10 % of the cells
 the periods. Writes bench/results/forecast.json and the table section of docs/forecast.md.
 
     /work/main/.venv/bin/python bench/forecast.py          # (also run by `make bench`)
+    /work/main/.venv/bin/python bench/forecast.py --tune   # every 4th week of 2018 only, for tuning
+
+Methods are tuned on 2018 (``--tune``), never on the 2019 test year; ``--tune`` writes nothing.
 """
 from __future__ import annotations
 
@@ -91,12 +94,15 @@ def write_docs(section: str) -> None:
     doc.write_text(f"{head}{MARK_START}\n{section}{MARK_END}{tail}", encoding="utf-8")
 
 
-def main() -> None:
+def main(tune: bool = False) -> None:
     console = Console()
     t0 = time.perf_counter()
     incidents, cells = load()
     console.print(f"{len(incidents):,} incidents, {len(cells):,} res-9 cells in the beats")
-    protocol = [weekly_periods(2019), block_periods("2019-01-01", 13, 28)]
+    if tune:  # the tuning year, reduced: 13 weeks and 4 blocks of 28 days
+        protocol = [weekly_periods(2018)[::4], block_periods("2018-01-01", 13, 28)[::3]]
+    else:
+        protocol = [weekly_periods(2019), block_periods("2019-01-01", 13, 28)]
     parts = []
     # one thread: the machines are shared and OpenMP oversubscription made boosting 2x slower
     with threadpool_limits(1), Progress(console=console) as progress:
@@ -109,7 +115,8 @@ def main() -> None:
     summary = summarise(results)
     comparisons = [compare(results, h) for h in (7, 28)]
 
-    table = Table(title=f"Chicago aggravated assaults, 2019 backtest ({seconds:.0f} s)")
+    year = 2018 if tune else 2019
+    table = Table(title=f"Chicago aggravated assaults, {year} backtest ({seconds:.0f} s)")
     for col in ["horizon", "method", "area", "hit rate", "PAI", "PEI*", "warn. acc."]:
         table.add_column(col, justify="right")
     for r in summary.itertuples():
@@ -120,6 +127,8 @@ def main() -> None:
         console.print(f"{c['horizon_days']} d, PAI@5%: learned {c['learned_pai']:.2f} vs {c['best_baseline']} "
                       f"{c['best_baseline_pai']:.2f} (ratio {c['ratio']:.3f}, diff {c['diff']:+.2f} ± {c['diff_se']:.2f})")
 
+    if tune:
+        return
     rows = []
     for r in summary.to_dict("records"):
         row = {"dataset": DATASET, **r, "horizon_days": int(r["horizon_days"]), "n_periods": int(r["n_periods"])}
@@ -136,4 +145,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(tune="--tune" in sys.argv[1:])

@@ -42,16 +42,41 @@ from geogrid.hotspots import MIN_INCIDENTS, gi_star, kring_weights
 
 PERIODS = {"W": "W-SUN", "M": "M"}
 SHARE_90 = 0.9
-PATTERN_LABELS = {
+# The one table of pattern names, used by the analysis (``label``/``label_zh``) and by the map legends
+# (maps.palettes). English: ArcGIS Pro's pattern names. Chinese: the adjectives of ArcGIS Pro zh-CN's
+# Emerging Hot Spot Analysis (新增的、连续的、加强的、持续的、逐渐减少的、分散的、振荡的、历史的) + 热点/冷点.
+PATTERNS = ("new", "consecutive", "intensifying", "persistent", "diminishing", "sporadic", "oscillating",
+            "historical")
+PATTERN_WORDS: dict[str, tuple[str, str]] = {
     "new": ("New", "新"),
     "consecutive": ("Consecutive", "连续"),
     "intensifying": ("Intensifying", "加强"),
     "persistent": ("Persistent", "持续"),
-    "diminishing": ("Diminishing", "减弱"),
-    "sporadic": ("Sporadic", "零星"),
+    "diminishing": ("Diminishing", "逐渐减少"),
+    "sporadic": ("Sporadic", "分散"),
     "oscillating": ("Oscillating", "振荡"),
     "historical": ("Historical", "历史"),
 }
+NO_PATTERN = "no_pattern"
+NO_PATTERN_LABEL = ("No Pattern Detected", "未检测到模式")
+
+
+def pattern_label(pattern: str, side: str | None) -> tuple[str, str]:
+    """English and Chinese label of a pattern, e.g. ``('intensifying', 'hot')`` → ('Intensifying Hot Spot', '加强热点')."""
+    if pattern == NO_PATTERN or side is None:
+        return NO_PATTERN_LABEL
+    if pattern not in PATTERN_WORDS or side not in ("hot", "cold"):
+        raise InputError(f"unknown emerging pattern {pattern!r} / {side!r}; patterns are {list(PATTERNS)}, "
+                         "sides 'hot' or 'cold'")
+    en, zh = PATTERN_WORDS[pattern]
+    return f"{en} {side.capitalize()} Spot", f"{zh}{'热点' if side == 'hot' else '冷点'}"
+
+
+def pattern_labels() -> dict[str, tuple[str, str]]:
+    """Every label the analysis can emit, keyed ``'new hot'`` … ``'historical cold'``, ``'no pattern'``."""
+    out = {f"{p} {side}": pattern_label(p, side) for side in ("hot", "cold") for p in PATTERNS}
+    out["no pattern"] = NO_PATTERN_LABEL
+    return out
 
 
 def mann_kendall(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -171,12 +196,13 @@ class EmergingHotspots:
         rows = [classify_series(state[i], mk_z[i], mk_p[i], self.alpha) for i in range(len(cells))]
         pattern = [r[0] for r in rows]
         side = [r[1] for r in rows]
+        labels = [pattern_label(p, s) for p, s in rows]
         self.patterns_ = pd.DataFrame({
             "cell": cells,
             "pattern": pattern,
             "hot_or_cold": side,
-            "label": [_label(p, s, 0) for p, s in rows],
-            "label_zh": [_label(p, s, 1) for p, s in rows],
+            "label": [en for en, _ in labels],
+            "label_zh": [zh for _, zh in labels],
             "mk_z": mk_z,
             "mk_p": mk_p,
             "n_slices_hot": (state > 0).sum(axis=1),
@@ -215,11 +241,3 @@ class EmergingHotspots:
         sig = p <= self.alpha
         return (np.sign(np.nan_to_num(z)) * sig).astype(np.int8)
 
-
-def _label(pattern: str, side: str | None, lang: int) -> str:
-    if side is None:
-        return ("No Pattern Detected", "无明显模式")[lang]
-    word = PATTERN_LABELS[pattern][lang]
-    if lang == 0:
-        return f"{word} {'Hot' if side == 'hot' else 'Cold'} Spot"
-    return f"{word}{'热点' if side == 'hot' else '冷点'}"

@@ -143,39 +143,60 @@ def run_patterns(conn: Connection, window: Window, out: Path, by: str = "categor
 
 def run_forecast(conn: Connection, window: Window, horizons=(7, 28), methods=("kde",), res: int = 9,
                  cutoff=None, flag_share: float = 0.05) -> tuple[int, dict]:
-    """Next-period risk per cell for each horizon and method, from incidents before ``cutoff``.
+    """Next-period risk per cell and per grid for each horizon and method, from incidents before ``cutoff``.
 
     ``cutoff`` defaults to the day after the last incident. ``window.origin='reported'`` trains on
     calls from the public only (the guard against patrol feedback loops). The top ``flag_share`` of
-    cells by score are flagged for early warning.
+    cells by score are flagged for early warning, and likewise the top ``flag_share`` of grids (at
+    least one) by grid score, the sum of the scores of the grid's cells (centroid policy, as
+    everywhere a grid is turned into cells): expected incidents for count-scaled methods, a ranking
+    for kernel ones. Results go to ``forecast_cells`` and ``forecast_grids``.
     """
-    from geogrid.cells import points_to_cells, study_area_cells
-    from geogrid.forecast import forecast
+    from geogrid.cells import grids_to_cells, points_to_cells, study_area_cells
+    from geogrid.forecast import forecast, scores_to_grids
 
     plan, grids, inc = _inputs(conn, window)
     if not len(inc):
         raise NotFound("no incidents in the window to forecast from")
     cells = study_area_cells(grids, res)
+    cell_grid = grids_to_cells(grids, res, by="code")
     inc = inc.assign(h3=points_to_cells(inc["lon"].to_numpy(), inc["lat"].to_numpy(), res))
     cut = pd.Timestamp(cutoff) if cutoff is not None else inc["occurred_at"].max().normalize() + pd.Timedelta(days=1)
     if cut.tzinfo is None:
         cut = cut.tz_localize(window.timezone)
-    frames = []
+    cell_frames, grid_frames = [], []
     for h in horizons:
         for m in methods:
             s = forecast(inc, cells, cut, int(h), method=m).reindex(cells).fillna(0.0)
-            rank = s.rank(ascending=False, method="first").astype(int)
-            n_flag = max(1, int(round(flag_share * len(cells))))
-            frames.append(pd.DataFrame({"cell": cells, "horizon_days": int(h), "method": m, "score": s.to_numpy(),
-                                        "rank": rank.to_numpy(), "flagged": rank.to_numpy() <= n_flag}))
-    out = pd.concat(frames, ignore_index=True)
+            cell_frames.append(_ranked(pd.DataFrame({"cell": cells, "score": s.to_numpy()}), flag_share)
+                               .assign(horizon_days=int(h), method=m))
+            g = scores_to_grids(s, cell_grid).reindex(grids["code"]).fillna(0.0)  # grids without a cell centre: 0
+            grid_frames.append(_ranked(pd.DataFrame({"code": grids["code"].to_numpy(), "score": g.to_numpy()}),
+                                       flag_share).assign(horizon_days=int(h), method=m))
+    out = pd.concat(cell_frames, ignore_index=True)
     polys = cells_to_polygons(cells)
     out["geometry"] = polys.reindex(out["cell"]).to_numpy()
+    by_code = grids.set_index("code")
+    per_grid = pd.concat(grid_frames, ignore_index=True)
+    per_grid["grid_id"] = by_code["id"].reindex(per_grid["code"]).to_numpy()
+    per_grid["geometry"] = by_code.geometry.reindex(per_grid["code"]).to_numpy()
     run = results.start_run(conn, "forecast", {**window.params(), "horizons": list(horizons), "methods": list(methods),
                                                "res": res, "cutoff": cut.isoformat(), "flag_share": flag_share},
                             *_bounds(inc), plan_id=plan["id"])
     results.save(conn, "forecast_cells", run, out)
-    summary = {"incidents": int(len(inc)), "cells": int(len(cells)), "cutoff": cut.isoformat(),
-               "flagged_per_forecast": int(max(1, round(flag_share * len(cells))))}
+    results.save(conn, "forecast_grids", run, per_grid)
+    summary = {"incidents": int(len(inc)), "cells": int(len(cells)), "grids": int(len(grids)),
+               "cutoff": cut.isoformat(), "flagged_per_forecast": _n_flag(len(cells), flag_share),
+               "flagged_grids_per_forecast": _n_flag(len(grids), flag_share)}
     results.finish_run(conn, run, summary)
     return run, summary
+
+
+def _n_flag(n: int, share: float) -> int:
+    return max(1, int(round(share * n)))
+
+
+def _ranked(frame: pd.DataFrame, flag_share: float) -> pd.DataFrame:
+    """Rank by ``score`` (1 = riskiest; ties by order) and flag the top ``flag_share``."""
+    rank = frame["score"].rank(ascending=False, method="first").astype(int).to_numpy()
+    return frame.assign(rank=rank, flagged=rank <= _n_flag(len(frame), flag_share))

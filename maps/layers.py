@@ -73,7 +73,9 @@ def hotspot_map(cells: gpd.GeoDataFrame, path: str | Path | None = None, *,
 
 def emerging_map(cells: gpd.GeoDataFrame, path: str | Path | None = None, *,
                  grids: gpd.GeoDataFrame | None = None) -> folium.Map:
-    """Emerging hot spot patterns (新热点 new, 连续 consecutive, 加剧 intensifying, … hot and cold).
+    """Emerging hot spot patterns (新热点 new, 连续热点 consecutive, 加强热点 intensifying, … hot and cold).
+
+    Labels come from :func:`geogrid.emerging.pattern_labels`, the table the analysis itself uses.
 
     ``cells`` has ``cell`` and ``pattern``, matched loosely ('New Hot Spot', 'new_hot'), or the
     ``patterns_`` of :class:`geogrid.emerging` (``pattern`` 'new' with ``hot_or_cold`` 'hot').

@@ -1,6 +1,7 @@
 """Colours and bilingual labels of the classes geogrid maps show (one table per map kind)."""
 from __future__ import annotations
 
+from geogrid.emerging import pattern_labels
 from maps.legend import LegendRow
 
 GRID_OUTLINE = "#9e9e9e"  # light grey grid outlines: the base map of an offline map
@@ -17,26 +18,20 @@ GI_BINS: dict[int, LegendRow] = {
     -3: LegendRow("#4575b5", "冷点 99% 置信", "Cold spot 99% confidence"),
 }
 
-# Emerging hot spot patterns (ArcGIS Emerging Hot Spot Analysis names), key = normalised pattern.
+# Emerging hot spot patterns, key = normalised pattern ('new hot' … 'no pattern'). The labels come from
+# geogrid.emerging (one table for the analysis and the legend); only the colours live here.
 # ArcGIS tells patterns apart with hatching; flat colours here, strongest for the most urgent.
+EMERGING_COLOURS: dict[str, str] = {
+    "new hot": "#67001f", "consecutive hot": "#b2182b", "intensifying hot": "#d6604d",
+    "persistent hot": "#f4a582", "diminishing hot": "#fddbc7", "sporadic hot": "#e08214",
+    "oscillating hot": "#fdb863", "historical hot": "#fee0b6",
+    "new cold": "#053061", "consecutive cold": "#2166ac", "intensifying cold": "#4393c3",
+    "persistent cold": "#92c5de", "diminishing cold": "#d1e5f0", "sporadic cold": "#8073ac",
+    "oscillating cold": "#b2abd2", "historical cold": "#d8daeb",
+    "no pattern": NOT_SIGNIFICANT,
+}
 EMERGING: dict[str, LegendRow] = {
-    "new hot": LegendRow("#67001f", "新热点", "New hot spot"),
-    "consecutive hot": LegendRow("#b2182b", "连续热点", "Consecutive hot spot"),
-    "intensifying hot": LegendRow("#d6604d", "加剧热点", "Intensifying hot spot"),
-    "persistent hot": LegendRow("#f4a582", "持续热点", "Persistent hot spot"),
-    "diminishing hot": LegendRow("#fddbc7", "减弱热点", "Diminishing hot spot"),
-    "sporadic hot": LegendRow("#e08214", "零星热点", "Sporadic hot spot"),
-    "oscillating hot": LegendRow("#fdb863", "振荡热点", "Oscillating hot spot"),
-    "historical hot": LegendRow("#fee0b6", "历史热点", "Historical hot spot"),
-    "new cold": LegendRow("#053061", "新冷点", "New cold spot"),
-    "consecutive cold": LegendRow("#2166ac", "连续冷点", "Consecutive cold spot"),
-    "intensifying cold": LegendRow("#4393c3", "加剧冷点", "Intensifying cold spot"),
-    "persistent cold": LegendRow("#92c5de", "持续冷点", "Persistent cold spot"),
-    "diminishing cold": LegendRow("#d1e5f0", "减弱冷点", "Diminishing cold spot"),
-    "sporadic cold": LegendRow("#8073ac", "零星冷点", "Sporadic cold spot"),
-    "oscillating cold": LegendRow("#b2abd2", "振荡冷点", "Oscillating cold spot"),
-    "historical cold": LegendRow("#d8daeb", "历史冷点", "Historical cold spot"),
-    "no pattern": LegendRow(NOT_SIGNIFICANT, "无显著模式", "No pattern detected"),
+    key: LegendRow(EMERGING_COLOURS[key], zh, en) for key, (en, zh) in pattern_labels().items()
 }
 
 TIERS: dict[int, LegendRow] = {

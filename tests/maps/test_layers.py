@@ -18,8 +18,8 @@ BUILDERS = {
                  ["热点 Hotspot", "热点 99% 置信 / Hot spot 99% confidence", "不显著 / Not significant",
                   "冷点 90% 置信 / Cold spot 90% confidence"]),
     "emerging": (lambda d, p: emerging_map(d["cells"], p, grids=d["grids"]),
-                 ["新热点 / New hot spot", "连续热点 / Consecutive hot spot", "加剧热点 / Intensifying hot spot",
-                  "持续冷点 / Persistent cold spot", "无显著模式 / No pattern detected"]),
+                 ["新热点 / New Hot Spot", "连续热点 / Consecutive Hot Spot", "加强热点 / Intensifying Hot Spot",
+                  "持续冷点 / Persistent Cold Spot", "未检测到模式 / No Pattern Detected"]),
     "forecast": (lambda d, p: forecast_map(d["cells"], p, grids=d["grids"]),
                  ["风险预测 Risk forecast", "预警单元 / Flagged cell"]),
     "tiers": (lambda d, p: tiers_map(d["grids"], p),
@@ -108,8 +108,8 @@ def test_emerging_accepts_pattern_and_side_columns(layers, tmp_path):
     path = tmp_path / "e.html"
     emerging_map(cells, path)
     html = path.read_text("utf-8")
-    assert all(t in html for t in ["新热点 / New hot spot", "持续冷点 / Persistent cold spot",
-                                   "无显著模式 / No pattern detected"])
+    assert all(t in html for t in ["新热点 / New Hot Spot", "持续冷点 / Persistent Cold Spot",
+                                   "未检测到模式 / No Pattern Detected"])
     assert "连续热点" not in html  # absent patterns stay out of the legend
 
 
