@@ -9,6 +9,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
+PORT ?= 8000
+SERVE ?= 1
+# demo keys only (development environment); real deployments set GEOGRID_API_KEYS themselves
+DEMO_KEYS ?= demo-planner:planner,demo-commander:commander,demo-admin:admin
+
 .PHONY: demo test bench sysdeps db db-test maps-assets clean-venv lint
 
 $(STAMP): pyproject.toml requirements.lock
@@ -21,11 +26,13 @@ $(STAMP): pyproject.toml requirements.lock
 sysdeps:
 	@scripts/apt-install.sh gdal-bin chromium fonts-wqy-microhei
 
-# front-end packages come from npm at build time (lock file committed, node_modules not)
+# front-end packages come from npm at build time (lock file committed, node_modules not); the web map
+# is bundled from maps/web into api/static/map (generated, not committed; esbuild takes under a second)
 maps-assets:
 	@if [ -f maps/package-lock.json ] && [ ! maps/node_modules/.installed -nt maps/package-lock.json ]; then \
 	  command -v npm >/dev/null || scripts/apt-install.sh nodejs npm; \
 	  npm ci --prefix maps --no-audit --no-fund --loglevel=error && touch maps/node_modules/.installed; fi
+	@npm run --prefix maps --silent build
 
 .db-url: scripts/provision-db.sh
 	scripts/provision-db.sh geogrid | tail -1 > $@
@@ -39,6 +46,9 @@ db-test: .db-url.test
 demo: $(STAMP) maps-assets
 	@scripts/provision-db.sh geogrid | tail -1 > .db-url
 	GEOGRID_DATABASE_URL=$$(cat .db-url) $(BIN)/geogrid demo
+	@# ends by serving the demo city (map + API); `make demo SERVE=0` stops after the analyses
+	@if [ "$(SERVE)" != "0" ]; then GEOGRID_DATABASE_URL=$$(cat .db-url) GEOGRID_API_KEYS=$(DEMO_KEYS) \
+	  GEOGRID_ANONYMOUS_ROLE=viewer $(BIN)/geogrid serve --host 127.0.0.1 --port $(PORT); fi
 
 test: $(STAMP) sysdeps maps-assets
 	@scripts/provision-db.sh geogrid_test | tail -1 > .db-url.test

@@ -28,7 +28,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return errors.problem(413, "Payload too large",
                                   f"request body over {settings.max_body_bytes} bytes", request.url.path)
         response = await call_next(request)
-        if request.method in security.WRITE_METHODS:
+        if request.method in security.WRITE_METHODS and request.url.path not in security.READ_POSTS:
             # every write, also refused ones, lands in the audit log (after the handler's own transaction)
             from starlette.concurrency import run_in_threadpool
             await run_in_threadpool(security.audit, app.state.engine, request, response.status_code)

@@ -61,7 +61,7 @@ def page(request: Request) -> HTMLResponse:
                                        "Referrer-Policy": "no-referrer"})
 
 
-@router.get("/map/static/{path:path}", include_in_schema=False)
+@router.api_route("/map/static/{path:path}", methods=["GET", "HEAD"], include_in_schema=False)
 async def asset(path: str, request: Request) -> Response:
     """A built asset (JS, CSS, images); Starlette's StaticFiles keeps the path inside the folder."""
     directory = _assets()
@@ -84,10 +84,11 @@ def legends() -> dict:
     def row(r, key=None, **extra) -> dict:
         return {"key": key, "color": r.color, "zh": r.label_zh, "en": r.label_en, "swatch": r.swatch, **extra}
 
-    lim_mid, lim_top = pal.COVERAGE_LIMITS
+    lim_mid, lim_top = pal.COVERAGE_LIMITS  # a class holds minutes <= its max; the last the rest
     coverage = [row(pal.COVERAGE[0], "fast", max=lim_mid), row(pal.COVERAGE[1], "mid", max=lim_top),
-                row(pal.COVERAGE[2], "slow", max=None)]
-    allocation_max = {"none": 0, "shared": 1, "1": 2, "2": 3, "3+": None}  # maps.layers._allocation_class
+                row(pal.COVERAGE[2], "slow")]
+    # the bounds of maps.layers._allocation_class: a class holds v <= max, or v < below
+    allocation = {"none": {"max": 0}, "shared": {"below": 1}, "1": {"below": 2}, "2": {"below": 3}, "3+": {}}
     return {
         "titles": {c.id: {"zh": c.title_zh, "en": c.title} for c in COLLECTIONS.values()},
         "grid_outline": pal.GRID_OUTLINE,
@@ -95,7 +96,7 @@ def legends() -> dict:
         "hotspots": {"field": "gi_bin", "classes": [row(r, k) for k, r in sorted(pal.GI_BINS.items(), reverse=True)]},
         "emerging": {"field": "pattern", "classes": [row(r, k) for k, r in pal.EMERGING.items()]},
         "tiers": {"field": "tier", "classes": [row(r, k) for k, r in pal.TIERS.items()]},
-        "staffing": {"field": "officers", "classes": [row(r, k, below=allocation_max[k])
+        "staffing": {"field": "officers", "classes": [row(r, k, **allocation[k])
                                                       for k, r in pal.ALLOCATION.items()]},
         "coverage": {"field": "mean_minutes", "classes": coverage},
         "coverage-cells": {"field": "minutes", "classes": coverage},
@@ -118,6 +119,9 @@ def get_context(p: Reader, conn: Conn) -> dict:
     """What the page needs to set itself up: the caller's role and rights, incident categories and time
     range, the active plan and its extent, and the recent runs of each analysis (for the run pickers)."""
     cats = [dict(r._mapping) for r in conn.execute(text("SELECT code, zh, en FROM categories ORDER BY code"))]
+    if not cats:  # incidents loaded without a category table: their codes, untranslated
+        cats = [{"code": c, "zh": c, "en": c} for (c,) in conn.execute(text(
+            "SELECT DISTINCT category FROM incidents ORDER BY 1 LIMIT 500"))]
     span = conn.execute(text("SELECT min(occurred_at), max(occurred_at) FROM incidents")).first()
     plan = conn.execute(text(
         "SELECT p.id, p.name, ST_XMin(e) AS x0, ST_YMin(e) AS y0, ST_XMax(e) AS x1, ST_YMax(e) AS y1 "

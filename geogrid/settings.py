@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     cors_origins: str = ""
     max_items: int = Field(10_000, ge=1)
     max_body_bytes: int = Field(5_000_000, ge=1024)
+    tile_cache_bytes: int = Field(64 * 1024 * 1024, ge=0)  # in-process LRU of encoded tiles; 0 turns it off
 
     @field_validator("database_url")
     @classmethod

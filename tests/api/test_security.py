@@ -67,3 +67,56 @@ def test_unknown_key_is_401_not_anonymous(server):
 
 def test_x_api_key_header_works_like_bearer(server, keys):
     assert httpx.get(server + "/collections", headers={"X-API-Key": keys["viewer"]}).status_code == 200
+
+
+ROLES = ("viewer", "commander", "planner", "integrator", "admin")
+WRITERS = {"planner", "admin"}
+
+
+def _inside_point(api_city):
+    with api_city.connect() as c:
+        return c.execute(text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(g.geom) p FROM grids g "
+                              "JOIN plans pl ON pl.id = g.plan_id AND pl.status = 'active' LIMIT 1) s")).one()
+
+
+def test_role_matrix(server, auth, api_city):
+    """Each role × each kind of route: reads for all, writes for planner/admin, raw incidents for commander/admin."""
+    import morecantile
+
+    lon, lat = _inside_point(api_city)
+    t = morecantile.tms.get("WebMercatorQuad").tile(lon, lat, 12)
+    made = []
+    try:
+        for role in ROLES:
+            h = auth(role)
+            reads = ["/collections", "/collections/grids/items?limit=1", f"/collections/grids/tiles/WebMercatorQuad/12/{t.x}/{t.y}",
+                     f"/lookup?lon={lon}&lat={lat}", "/plans", "/map/context.json", "/conformance"]
+            for path in reads:
+                r = httpx.get(server + path, headers=h, timeout=60)
+                assert r.status_code == 200, (role, path, r.status_code, r.text[:200])
+            props = httpx.get(server + "/collections/incidents/items?limit=1", headers=h, timeout=60).json()[
+                "features"][0]["properties"]
+            raw = role in ("commander", "admin")
+            assert ("category" in props) is raw and ("count" in props) is (not raw), (role, props)
+            name = f"matrix-{role}"
+            r = httpx.post(server + "/plans", json={"name": name}, headers=h, timeout=120)
+            assert r.status_code == (201 if role in WRITERS else 403), (role, r.status_code, r.text[:200])
+            if r.status_code == 201:
+                made.append(r.json()["id"])
+                pid = made[-1]
+                with api_city.connect() as c:
+                    code, version = c.execute(text("SELECT code, version FROM grids WHERE plan_id = :p LIMIT 1"),
+                                              {"p": pid}).one()
+                for other in ROLES:
+                    if other in WRITERS:
+                        continue
+                    r = httpx.post(server + f"/plans/{pid}/activate", headers=auth(other))
+                    assert r.status_code == 403, (other, r.status_code)
+                    r = httpx.put(server + f"/plans/{pid}/grids/{code}", headers={**auth(other), "If-Match": f'"{version}"'},
+                                  json={"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 0]]]})
+                    assert r.status_code == 403, (other, r.status_code)
+    finally:
+        with api_city.begin() as c:
+            for pid in made:
+                c.execute(text("DELETE FROM grid_history WHERE plan_id = :p"), {"p": pid})
+                c.execute(text("DELETE FROM plans WHERE id = :p AND status = 'draft'"), {"p": pid})
