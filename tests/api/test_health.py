@@ -17,3 +17,22 @@ def test_settings_refuse_default_secret_outside_development(database_url):
     with pytest.raises(ValueError, match="GEOGRID_SECRET_KEY"):
         Settings(database_url=database_url, environment="production")
     assert Settings(database_url=database_url, environment="production", secret_key="s3cret").environment == "production"
+
+
+def test_cors_is_off_by_default_and_configurable(engine, database_url):
+    pre = {"Origin": "http://dispatch.example", "Access-Control-Request-Method": "GET"}
+    closed = TestClient(create_app(Settings(database_url=database_url)))
+    assert "access-control-allow-origin" not in closed.options("/collections", headers=pre).headers
+    open_ = TestClient(create_app(Settings(database_url=database_url, cors_origins="http://dispatch.example")))
+    r = open_.options("/collections", headers={**pre, "Access-Control-Request-Headers": "authorization,if-match"})
+    assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "http://dispatch.example"
+    assert "if-match" in r.headers["access-control-allow-headers"].lower()
+    other = open_.options("/collections", headers={**pre, "Origin": "http://evil.example"})
+    assert other.headers.get("access-control-allow-origin") != "http://evil.example"
+
+
+def test_bad_api_keys_setting_is_refused(database_url):
+    import pytest
+
+    with pytest.raises(ValueError, match="key:role"):
+        create_app(Settings(database_url=database_url, api_keys="k1:superuser"))
