@@ -132,6 +132,23 @@ def scope_filter(conn: Connection, coll: Collection, plan: int | None = None,
     return (" AND ".join(conds) or "TRUE"), binds
 
 
+def inline_scope(conn: Connection, coll: Collection, plan: int | None = None,
+                 run: int | None = None) -> tuple[str, dict]:
+    """Like :func:`scope_filter`, but the default plan/run is a sub-select inside the caller's statement
+    instead of a round trip of its own (hot paths: tiles). No active plan or run: an empty answer."""
+    if coll.scope == "plan" and plan is None:
+        cond, binds = "plan_id = (SELECT id FROM plans WHERE status = 'active')", {}
+    elif coll.scope == "run" and run is None:
+        cond = ("run_id = (SELECT max(id) FROM analysis_runs WHERE kind = :_run_kind "
+                "AND finished_at IS NOT NULL)")
+        binds = {"_run_kind": coll.run_kind}
+    else:
+        return scope_filter(conn, coll, plan, run)
+    if coll.where:
+        cond = f"{cond} AND {coll.where}"
+    return cond, binds
+
+
 def layer_of(coll: Collection) -> str:
     """The ``layer_versions`` row whose version changes when ``coll``'s data does."""
     return {"plan": "grids", "run": "runs"}.get(coll.scope, coll.table)

@@ -29,7 +29,7 @@ import morecantile
 from sqlalchemy import ARRAY, Boolean, Connection, DateTime, Float, Integer, Numeric, text
 from sqlalchemy.dialects.postgresql import JSONB
 
-from api.collections import Collection, scope_filter
+from api.collections import Collection, inline_scope
 from geogrid.errors import InputError
 from geogrid.store.models import Base
 
@@ -208,7 +208,7 @@ def _lat_scale(addr: TileAddress) -> float:
 
 def features_query(conn: Connection, coll: Collection, addr: TileAddress, f: TileFilters) -> tuple[str, dict]:
     """SQL (and binds) of the features tile of ``coll``; run with the same connection for the same scope."""
-    scope, binds = scope_filter(conn, coll, plan=f.plan, run=f.run)
+    scope, binds = inline_scope(conn, coll, plan=f.plan, run=f.run)
     conds, fb = filter_sql(coll, f)
     binds.update(fb)
     props = ", ".join(f'{property_sql(coll, p)} AS "{p}"' for p in coll.properties)
@@ -257,7 +257,7 @@ def cell_counts_query(conn: Connection, coll: Collection, addr: TileAddress, f: 
     box is widened by two parent and two base cells so that every cell meeting the tile is counted
     whole (a cell cut by the tile edge must not show a partial, or a wrongly suppressed, count).
     """
-    scope, binds = scope_filter(conn, coll, plan=f.plan, run=f.run)
+    scope, binds = inline_scope(conn, coll, plan=f.plan, run=f.run)
     conds, fb = filter_sql(coll, f)
     binds.update(fb)
     edge = h3.average_hexagon_edge_length(res, unit="m") + h3.average_hexagon_edge_length(base_res, unit="m")

@@ -192,7 +192,13 @@ def tipg_server(py: Path, url: str) -> Server:
 
 
 def p50_ms(client: httpx.Client, url: str, headers: dict | None = None, expect: int = 200) -> float:
-    times = []
+    return p50_client_server(client, url, headers, expect)[0]
+
+
+def p50_client_server(client: httpx.Client, url: str, headers: dict | None = None,
+                      expect: int = 200) -> tuple[float, float | None]:
+    """Median ms as the client sees it, and median of the server's own ``Server-Timing`` (None if absent)."""
+    times, server = [], []
     for i in range(WARMUP + REPEATS):
         t = time.perf_counter()
         r = client.get(url, headers=headers)
@@ -201,7 +207,10 @@ def p50_ms(client: httpx.Client, url: str, headers: dict | None = None, expect: 
         _ = r.content
         if i >= WARMUP:
             times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1000
+            st = r.headers.get("server-timing", "")
+            if "dur=" in st:
+                server.append(float(st.split("dur=")[1].split(";")[0].split(",")[0]))
+    return statistics.median(times) * 1000, (statistics.median(server) if server else None)
 
 
 def rps(url: str, headers: dict) -> float:
@@ -258,8 +267,12 @@ def main() -> None:
         for (coll, z), row in rows.items():
             path = tile_path(coll, addrs[z])
             etag = c.get(path).headers["etag"]
-            row["repeat_etag_ms_p50"] = round(p50_ms(c, path, {"If-None-Match": etag}, expect=304), 2)
-            row["repeat_cached_ms_p50"] = round(p50_ms(c, path), 2)
+            client_ms, server_ms = p50_client_server(c, path, {"If-None-Match": etag}, expect=304)
+            row["repeat_etag_ms_p50"], row["repeat_etag_server_ms_p50"] = round(client_ms, 2), round(server_ms, 2)
+            client_ms, server_ms = p50_client_server(c, path)
+            row["repeat_cached_ms_p50"], row["repeat_cached_server_ms_p50"] = round(client_ms, 2), round(server_ms, 2)
+            # the floor of this client and server: /health (one tiny query, no tile work)
+            row["health_ms_p50"] = round(p50_ms(c, "/health"), 2)
             row["api_rps_cached"] = round(rps(srv.base + path, auth), 1)
     py = tipg_python(console)
     props = {c: ",".join(COLLECTIONS[c].properties) for c in ("incidents", "grids")}
