@@ -129,7 +129,10 @@ async def get_tile(request: Request, collectionId: CollectionId, tileMatrixSetId
 
 
 def _answer(request: Request, coll: Collection, addr: mvt.TileAddress, f: mvt.TileFilters, variant: tuple) -> Response:
-    with request.app.state.engine.connect() as conn:
+    with request.app.state.engine.connect() as c:
+        # autocommit: no BEGIN/ROLLBACK round trips. The version is read before the tile is drawn, so a
+        # write landing in between gives newer data under the older ETag, never older data under a newer one.
+        conn = c.execution_options(isolation_level="AUTOCOMMIT")
         key = (coll.id, addr.z, addr.x, addr.y, f.key(), variant, _layer_state(conn, coll))
         etag = _etag(key)
         headers = {"ETag": etag, "Vary": VARY,

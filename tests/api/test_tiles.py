@@ -293,3 +293,13 @@ def test_every_collection_serves_tiles(server, auth, api_city, coll, tmp_path):
     if r.status_code == 200:
         assert list(decode(tmp_path, r.content, t.z, t.x, t.y)) == [coll]
     assert httpx.get(server + f"/collections/{coll}/tiles/WebMercatorQuad", headers=auth("admin")).status_code == 200
+
+
+@pytest.mark.parametrize("z,x,y", [(0, 0, 0), (3, 5, 2), (12, 3382, 1665), (14, 13529, 6661), (22, 3000000, 1000000)])
+def test_tile_bounds_match_morecantile(z, x, y):
+    import morecantile
+
+    from api import mvt
+
+    want = morecantile.tms.get("WebMercatorQuad").bounds(morecantile.Tile(x, y, z))
+    assert mvt.tile_address(z, x, y).bounds() == pytest.approx(tuple(want), abs=1e-9)
