@@ -121,9 +121,10 @@ def test_generated_city_kde_beats_last_period():
     assert pai["kde"] >= MARGIN * pai["last_period"]
 
 
-def test_learned_is_a_correction_of_the_kde_baseline():
-    """With (almost) no boosting the learned model ranks cells exactly as its KDE exposure does;
-    with boosting it departs from it. A plain model (offset=False) is still available."""
+def test_learned_is_a_correction_of_its_baseline():
+    """With (almost) no boosting the learned model ranks cells exactly as its exposure does — the KDE
+    by default, the stacked blend with offset="blend"; with boosting it departs from it. A plain model
+    (offset=False) is still available."""
     from scipy import stats
 
     from geogrid.forecast import KDE, Learned
@@ -131,13 +132,28 @@ def test_learned_is_a_correction_of_the_kde_baseline():
     incidents, cells = trend_city()
     history = History(incidents, cells, "2021-10-04")
     kde = KDE().fit(history, 7).scores_
-    frozen = Learned(n_origins=8, max_iter=1, learning_rate=1e-9).fit(history, 7).scores_
-    assert stats.spearmanr(frozen, kde).statistic == pytest.approx(1.0, abs=1e-9)
+    frozen_kde = Learned(n_origins=8, max_iter=1, learning_rate=1e-9).fit(history, 7).scores_
+    assert stats.spearmanr(frozen_kde, kde).statistic == pytest.approx(1.0, abs=1e-9)
+    frozen = Learned(offset="blend", n_origins=8, max_iter=1, learning_rate=1e-9).fit(history, 7)
+    assert stats.spearmanr(frozen.scores_, frozen.base_).statistic == pytest.approx(1.0, abs=1e-9)
+    # the blend is learnt, not the fixed KDE / 5-year mix: it ranks cells differently from the KDE
+    assert stats.spearmanr(frozen.base_, kde).statistic < 0.999
     learned = Learned(n_origins=12, max_iter=40).fit(history, 7)
     assert stats.spearmanr(learned.scores_, kde).statistic < 0.999
     assert learned.feature_names_[-1] == "log_base" and learned.n_train_rows_ > 0
+    blend = Learned(offset="blend", n_origins=12, max_iter=40).fit(history, 7)
+    assert stats.spearmanr(blend.scores_, blend.base_).statistic < 0.999
+    assert "log_count_1820d" in blend.feature_names_ and blend.n_train_rows_ > 0
     plain = Learned(n_origins=12, max_iter=40, offset=False, target_days=7).fit(history, 7).scores_
     assert plain.notna().all() and (plain > 0).all()
+
+
+def test_learned_offset_must_be_known():
+    from geogrid.forecast import Learned
+
+    incidents, cells = trend_city()
+    with pytest.raises(InputError, match="offset"):
+        Learned(offset="median").fit(History(incidents, cells, "2021-10-04"), 7)
 
 
 def test_learned_target_days_must_be_positive():
