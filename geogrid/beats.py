@@ -25,6 +25,7 @@ from geogrid.errors import InputError
 from geogrid.regions import Graph, Partition, solve
 
 LARGE_AREA = 2000  # grids in one area beyond which a single seeded start is searched
+PATIENCE = 200  # perturbations without a real gain after which an area's search stops
 
 
 class BalancedBeats:
@@ -45,6 +46,12 @@ class BalancedBeats:
         Weight of ``1 − Polsby–Popper`` in the objective; small, so it breaks ties within the band.
     seed, n_starts, max_seconds
         Random seed, seeded starts per area, and time budget of the whole fit.
+    patience
+        The search of an area stops after this many perturbations in a row that bring no real gain
+        (``None``: only the goal or ``max_seconds`` stops it). Stopping there makes a fit that ends
+        before ``max_seconds`` reproducible (the same beats on a busy or an idle machine) and spares
+        the budget where the band is out of reach. Measured on 120-grid and 860-grid cities, real gains
+        came within ~130 perturbations of the previous one; the default leaves room above that.
     max_team
         Most officers a beat of light grids may have. 1 (default): one officer per beat, except a grid
         heavier than the band. 2: beats still outside the band after the search are merged with a
@@ -68,7 +75,7 @@ class BalancedBeats:
 
     def __init__(self, n_officers: int, workload_col: str = "workload", station_col: str | None = None,
                  tolerance: float | None = None, compactness_weight: float = 0.001, seed: int = 0,
-                 n_starts: int = 4, max_seconds: float = 30.0, max_team: int = 1):
+                 n_starts: int = 4, max_seconds: float = 30.0, max_team: int = 1, patience: int | None = PATIENCE):
         self.n_officers = n_officers
         self.workload_col = workload_col
         self.station_col = station_col
@@ -78,6 +85,7 @@ class BalancedBeats:
         self.n_starts = n_starts
         self.max_seconds = max_seconds
         self.max_team = max_team
+        self.patience = patience
 
     # --- public ------------------------------------------------------------------------------------
     def fit(self, grids: gpd.GeoDataFrame, adjacency: Adjacency | None = None) -> BalancedBeats:
@@ -154,6 +162,9 @@ class BalancedBeats:
         w = pd.to_numeric(grids[self.workload_col], errors="coerce").to_numpy(dtype=float)
         if not np.isfinite(w).all() or (w < 0).any():
             raise InputError(f"{self.workload_col!r} must be finite and non-negative in every grid")
+        if self.patience is not None and (isinstance(self.patience, bool)
+                                          or not isinstance(self.patience, (int, np.integer)) or self.patience < 0):
+            raise InputError(f"patience must be a whole number >= 0 or None, got {self.patience!r}")
         if isinstance(self.max_team, bool) or not isinstance(self.max_team, (int, np.integer)) or self.max_team < 1:
             raise InputError(f"max_team must be a whole number >= 1, got {self.max_team!r}")
         if not isinstance(self.n_officers, (int, np.integer)) or self.n_officers < 1:
@@ -188,7 +199,8 @@ class BalancedBeats:
         # deviation with one start against 29 % with four, same 60 s)
         starts = self.n_starts if len(nodes) <= LARGE_AREA else 1
         part = solve(g, [o * self.mu_ for o in offs], heavy, band, self.compactness_weight,
-                     self.seed + k, deadline, starts, officers=offs, max_team=self.max_team)
+                     self.seed + k, deadline, starts, officers=offs, max_team=self.max_team,
+                     patience=self.patience)
         # merged (team) regions leave empty ones behind: renumber the regions that hold grids
         keep = [r for r in range(len(offs)) if part.mem[r]]
         self.team_merges_ = getattr(self, "team_merges_", 0) + len(offs) - len(keep)

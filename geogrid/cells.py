@@ -10,14 +10,16 @@ grid (area-weighted apportioning), so that totals are preserved even for cells c
 """
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 
 import geopandas as gpd
 import h3
+import h3.api.basic_int as h3_int
 import numpy as np
 import pandas as pd
 import shapely
-from shapely.geometry import Polygon
 
 from geogrid.errors import InvalidResolution
 
@@ -57,11 +59,16 @@ def str_to_cell(s: str) -> int:
 def cells_to_polygons(cells: Iterable[int], crs: str = "EPSG:4326") -> gpd.GeoSeries:
     """Polygon of each cell, indexed by cell id."""
     cells = [int(c) for c in cells]
-    polys = []
-    for c in cells:
-        ring = h3.cell_to_boundary(cell_to_str(c))  # (lat, lng) pairs
-        polys.append(Polygon([(lng, lat) for lat, lng in ring]))
-    return gpd.GeoSeries(polys, index=pd.Index(cells, name="cell"), crs=crs)
+    rings = [h3.cell_to_boundary(cell_to_str(c)) for c in cells]  # (lat, lng) pairs
+    # shapely builds the polygons in one call per vertex count (6, 5 for pentagons, more where a cell
+    # crosses an icosahedron edge): ~10x faster than one Polygon() per cell, same coordinates
+    polys = np.empty(len(cells), dtype=object)
+    sizes = np.fromiter((len(r) for r in rings), dtype=np.int64, count=len(rings))
+    for n in np.unique(sizes).tolist():
+        at = np.flatnonzero(sizes == n)
+        coords = np.asarray([rings[i] for i in at.tolist()], dtype=float)[:, :, ::-1]
+        polys[at] = shapely.polygons(coords)
+    return gpd.GeoSeries(polys, index=pd.Index(np.asarray(cells, dtype=np.int64), name="cell"), crs=crs)
 
 
 def cell_centroids(cells: Iterable[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -73,13 +80,31 @@ def cell_centroids(cells: Iterable[int]) -> tuple[np.ndarray, np.ndarray]:
     return lon, lat
 
 
+_CELLS_CACHE: OrderedDict[tuple[bytes, int], np.ndarray] = OrderedDict()
+_CELLS_CACHE_SIZE = 20_000  # grid geometries; a city's plans (active, drafts) share most of theirs
+_CELLS_LOCK = threading.Lock()
+
+
 def polygon_to_cells(geom, res: int) -> np.ndarray:
     """Cells whose centroid lies in a (Multi)Polygon in WGS-84 — the containment policy."""
     res = check_resolution(res)
     if geom is None or geom.is_empty:
         return np.empty(0, dtype=np.int64)
-    out = h3.geo_to_cells(shapely.geometry.mapping(geom), res)
-    return np.array(sorted(str_to_cell(c) for c in out), dtype=np.int64)
+    # remembered by geometry: the hot spot share, forecast risk, coverage and apportioning of one
+    # analysis all ask for the same grids, and a draft plan shares most grids with the active plan
+    key = (shapely.to_wkb(geom), res)
+    with _CELLS_LOCK:
+        hit = _CELLS_CACHE.get(key)
+        if hit is not None:
+            _CELLS_CACHE.move_to_end(key)
+            return hit.copy()
+    out = h3_int.geo_to_cells(shapely.geometry.mapping(geom), res)
+    cells = np.sort(np.asarray(list(out), dtype=np.uint64).view(np.int64))
+    with _CELLS_LOCK:
+        _CELLS_CACHE[key] = cells
+        while len(_CELLS_CACHE) > _CELLS_CACHE_SIZE:
+            _CELLS_CACHE.popitem(last=False)
+    return cells.copy()
 
 
 def grids_to_cells(grids: gpd.GeoDataFrame, res: int, *, by: str | None = None) -> pd.DataFrame:
@@ -90,13 +115,14 @@ def grids_to_cells(grids: gpd.GeoDataFrame, res: int, *, by: str | None = None) 
     """
     grids = _to_wgs84(grids)
     keys = grids[by] if by else grids.index
-    rows = [
-        pd.DataFrame({"cell": polygon_to_cells(g, res), "grid": k})
-        for k, g in zip(keys, grids.geometry)
-    ]
-    if not rows:
+    if len(grids) == 0:
         return pd.DataFrame({"cell": np.empty(0, np.int64), "grid": []})
-    out = pd.concat(rows, ignore_index=True)
+    parts = [polygon_to_cells(g, res) for g in grids.geometry]
+    sizes = np.fromiter((len(p) for p in parts), dtype=np.int64, count=len(parts))
+    out = pd.DataFrame({"cell": np.concatenate(parts).astype(np.int64),
+                        "grid": np.repeat(np.asarray(keys, dtype=object), sizes)})
+    if not pd.api.types.is_object_dtype(pd.Index(keys).dtype):
+        out["grid"] = out["grid"].astype(pd.Index(keys).dtype)
     return out.drop_duplicates("cell", keep="first").reset_index(drop=True)
 
 
@@ -107,38 +133,52 @@ def study_area_cells(area, res: int) -> np.ndarray:
     return polygon_to_cells(area, res)
 
 
-def apportion_to_cells(grids: gpd.GeoDataFrame, value: str, res: int) -> pd.Series:
+def apportion_to_cells(grids: gpd.GeoDataFrame, value: str, res: int, *, crs=None) -> pd.Series:
     """Spread ``grids[value]`` (e.g. population) over H3 cells by intersected area; totals are kept.
 
     Cells are those touching any grid; a cell cut by boundaries receives a share from each grid it
-    overlaps in proportion to the overlapping area. Returns a Series indexed by cell.
+    overlaps in proportion to the overlapping area. Returns a Series indexed by cell. ``crs``: metric
+    CRS to measure areas in (default: the grids' UTM zone; pass it when the caller knows it already).
     """
+    import h3ronpy
+    import pyarrow as pa
+
     grids = _to_wgs84(grids)
-    utm = grids.estimate_utm_crs()
-    proj = grids.to_crs(utm)
-    out: dict[int, float] = {}
-    for geom_ll, geom_m, v in zip(grids.geometry, proj.geometry, grids[value]):
-        if geom_ll is None or geom_ll.is_empty or not np.isfinite(v) or v == 0:
-            continue
-        # cells that overlap the grid: centroid cells plus a ring around them catches cut cells
-        inner = set(polygon_to_cells(geom_ll, res).tolist())
-        rep = geom_ll.representative_point()
-        inner.add(int(points_to_cells(np.array([rep.x]), np.array([rep.y]), res)[0]))
-        cand = set()
-        for c in inner:
-            cand.update(str_to_cell(x) for x in h3.grid_disk(cell_to_str(c), 1))
-        cand = sorted(cand)
-        polys = cells_to_polygons(cand).to_crs(utm)
-        inter = polys.intersection(geom_m).area.to_numpy()
-        tot = inter.sum()
-        if tot <= 0:
-            continue
-        for c, a in zip(cand, inter):
-            if a > 0:
-                out[c] = out.get(c, 0.0) + v * a / tot
-    s = pd.Series(out, name=value, dtype=float)
-    s.index.name = "cell"
-    return s.sort_index()
+    utm = crs if crs is not None else grids.estimate_utm_crs()
+    geom_ll = grids.geometry.to_numpy()
+    v = pd.to_numeric(grids[value], errors="coerce").to_numpy(dtype=float)
+    use = np.flatnonzero(~shapely.is_missing(geom_ll) & ~shapely.is_empty(geom_ll) & np.isfinite(v) & (v != 0))
+    empty = pd.Series([], name=value, dtype=float, index=pd.Index([], dtype=np.int64, name="cell"))
+    if len(use) == 0:
+        return empty
+    # cells that overlap a grid: its centroid cells and the cell of its representative point, plus a
+    # ring around them to catch cells cut by the boundary; all grids at once (h3ronpy's grid_disk)
+    inner = [polygon_to_cells(geom_ll[i], res) for i in use.tolist()]
+    rep = shapely.point_on_surface(geom_ll[use])
+    rep_cell = points_to_cells(shapely.get_x(rep), shapely.get_y(rep), res)
+    owner = np.concatenate([np.repeat(np.arange(len(use)), [len(c) for c in inner]), np.arange(len(use))])
+    seeds = np.concatenate([*inner, rep_cell]).astype(np.int64)
+    disks = pa.array(h3ronpy.grid_disk(seeds.view(np.uint64), 1))
+    nbr = disks.values.to_numpy(zero_copy_only=False).view(np.int64)
+    pair_g = np.repeat(owner, np.diff(disks.offsets.to_numpy()))
+    # unique (grid, cell) pairs ordered by grid, then cell: each grid's candidates sorted, as before
+    pairs = np.unique(np.column_stack([pair_g, nbr]), axis=0)
+    pg, pc = pairs[:, 0], pairs[:, 1]
+    ucells, inv = np.unique(pc, return_inverse=True)
+    cell_m = cells_to_polygons(ucells).to_crs(utm).to_numpy()
+    grid_m = gpd.GeoSeries(geom_ll[use], crs=4326).to_crs(utm).to_numpy()
+    inter = shapely.area(shapely.intersection(cell_m[inv], grid_m[pg]))
+    bounds = np.flatnonzero(np.r_[True, pg[1:] != pg[:-1]])
+    tot = np.array([inter[a:b].sum() for a, b in zip(bounds, np.r_[bounds[1:], len(pg)])])
+    ok = (tot > 0)[pg] & (inter > 0)
+    share = np.zeros(len(pg))
+    share[ok] = v[use][pg[ok]] * inter[ok] / tot[pg[ok]]
+    s = pd.Series(share[ok], index=pc[ok]).groupby(level=0, sort=True).sum()
+    if s.empty:
+        return empty
+    s = s.rename(value).astype(float)
+    s.index = s.index.astype(np.int64).rename("cell")
+    return s
 
 
 def ring_pairs(cells: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

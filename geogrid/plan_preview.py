@@ -136,7 +136,10 @@ def _compute(conn, plan_id, officers, auxiliaries, beats_seconds, key) -> dict:
 
     a = plan_analysis(conn, plan_id, officers, auxiliaries, KINDS, beats_seconds=beats_seconds)
     workload = None
-    if a.features is not None and a.tiers is not None:
+    if a.beat_workload is not None:
+        # the officer hours plan_analysis balanced its beats on (default policy): no second requirement
+        workload = a.beat_workload.reindex(a.grids["code"])
+    elif a.features is not None and a.tiers is not None:
         pol = StaffingPolicy.default()
         req = staffing_requirement(a.features, a.tiers.set_index("code")["tier"], pol)
         # officer hours a year per grid: the workload plan_analysis balances beats on

@@ -104,7 +104,9 @@ def _hotspot_share(conn: Connection, grids: gpd.GeoDataFrame) -> tuple[pd.Series
     run = _latest_run(conn, "hotspots")
     if run is None:
         return None, None
-    rows = conn.execute(text("SELECT cell, gi_bin FROM hotspot_cells WHERE run_id = :r"), {"r": run["id"]}).all()
+    # plain tuples: pandas probes each SQLAlchemy Row's attributes (seconds at 100,000s of rows)
+    rows = [tuple(r) for r in conn.execute(text("SELECT cell, gi_bin FROM hotspot_cells WHERE run_id = :r"),
+                                          {"r": run["id"]})]
     if not rows:
         return None, run["id"]
     cells = pd.DataFrame(rows, columns=["cell", "gi_bin"])
@@ -128,8 +130,9 @@ def _forecast_risk(conn: Connection, grids: gpd.GeoDataFrame) -> tuple[pd.Series
                              "ORDER BY horizon_days, method LIMIT 1"), {"r": run["id"]}).first()
     if pick is None:
         return None, run["id"]
-    rows = conn.execute(text("SELECT cell, score FROM forecast_cells WHERE run_id = :r AND horizon_days = :h "
-                             "AND method = :m"), {"r": run["id"], "h": pick[0], "m": pick[1]}).all()
+    rows = [tuple(r) for r in conn.execute(text("SELECT cell, score FROM forecast_cells WHERE run_id = :r AND "
+                                                "horizon_days = :h AND method = :m"),
+                                           {"r": run["id"], "h": pick[0], "m": pick[1]})]
     cells = pd.DataFrame(rows, columns=["cell", "score"])
     res = h3.get_resolution(cell_to_str(int(cells["cell"].iloc[0])))
     g2c = grids_to_cells(grids, res, by="code").merge(cells, on="cell", how="left")
@@ -353,12 +356,13 @@ def _beats(out: PlanAnalysis, seconds: float, team: int, seed: int) -> None:
     codes = frame["code"].to_numpy()
     labels = bb.labels_.to_numpy()
     members = {k: codes[labels == k].tolist() for k in b.index}
-    post = frame.groupby(labels)["post_code"].agg(lambda s: s.mode().iloc[0] if s.notna().any() else None)
+    post = _mode_by(pd.Series(labels), frame["post_code"].reset_index(drop=True)).reindex(b.index).astype(object)
+    post = post.where(post.notna(), None)  # a beat whose grids have no post stays without one
     out.beats = gpd.GeoDataFrame({
         "beat": b.index.astype(int), "officers": b["officers"].astype(int).to_numpy(),
         "n_grids": b["n_grids"].astype(int).to_numpy(), "workload": b["workload"].round(2).to_numpy(),
         "per_officer": b["workload_per_officer"].round(2).to_numpy(), "deviation": b["deviation"].round(4).to_numpy(),
-        "polsby_popper": b["polsby_popper"].to_numpy(), "post_code": post.reindex(b.index).to_numpy(),
+        "polsby_popper": b["polsby_popper"].to_numpy(), "post_code": post.to_numpy(),
         "grid_codes": [members[k] for k in b.index]}, geometry=b.geometry.to_numpy(), crs=b.crs).to_crs(4326)
     out.beat_of_grid = pd.Series(labels, index=codes, name="beat")
     rep = {k: v for k, v in bb.report_.items()}
@@ -369,6 +373,15 @@ def _beats(out: PlanAnalysis, seconds: float, team: int, seed: int) -> None:
                             "mean_per_officer": round(float(hours.sum() / m), 1),
                             "station_areas": station is not None and (note is None or "ignored" not in note),
                             "areas": len(bb.units_), **({"note": note} if note else {})}
+
+
+def _mode_by(keys: pd.Series, values: pd.Series) -> pd.Series:
+    """Most frequent non-null value per key, the smallest on a tie (``Series.mode().iloc[0]`` per group,
+    in one grouped pass); keys with only nulls are left out."""
+    f = pd.DataFrame({"k": keys.to_numpy(), "v": values.to_numpy()}).dropna(subset=["v"])
+    n = f.groupby(["k", "v"], sort=True).size().rename("n").reset_index()
+    n = n.sort_values(["k", "n", "v"], ascending=[True, False, True], kind="stable")
+    return n.drop_duplicates("k").set_index("k")["v"]
 
 
 def _coverage(conn, out: PlanAnalysis, inc: pd.DataFrame, pol: StaffingPolicy) -> None:
@@ -382,24 +395,32 @@ def _coverage(conn, out: PlanAnalysis, inc: pd.DataFrame, pol: StaffingPolicy) -
         return
     grids = out.grids
     res = COVERAGE_RES
+    # one metric CRS for the whole coverage: each estimate_utm_crs call costs 0.1-0.3 s, and the
+    # travel model, the cell areas and the apportioning would each estimate the same zone again
+    utm = grids.estimate_utm_crs()
     cells = pd.DataFrame({"cell": study_area_cells(grids, res)})
-    inc_cells = pd.Series(points_to_cells(inc["lon"].to_numpy(), inc["lat"].to_numpy(), res)).value_counts()
-    pop = apportion_to_cells(grids.assign(population=grids["population"].fillna(0).astype(float)), "population", res)
+    inc_cell = points_to_cells(inc["lon"].to_numpy(), inc["lat"].to_numpy(), res)
+    inc_cells = pd.Series(inc_cell).value_counts()
+    pop = apportion_to_cells(grids.assign(population=grids["population"].fillna(0).astype(float)), "population", res,
+                             crs=utm)
     cells["incidents"] = inc_cells.reindex(cells["cell"]).fillna(0).to_numpy()
     cells["population"] = pop.reindex(cells["cell"]).fillna(0).to_numpy()
-    travel = StraightLineTravel.from_grids(grids)
-    cov = coverage(posts, cells, grids, travel, THRESHOLDS)
-    c = cov.cells_[np.isfinite(cov.cells_["minutes"])]
+    travel = StraightLineTravel.from_grids(grids, crs=utm)
+    cov = coverage(posts, cells, grids, travel, THRESHOLDS, crs=utm)
+    finite = np.isfinite(cov.cells_["minutes"]).to_numpy()
+    c = cov.cells_[finite]
+    polys = cov.polygons_.to_numpy()[finite] if cov.polygons_ is not None else cells_to_polygons(c["cell"]).to_numpy()
     out.coverage_cells = gpd.GeoDataFrame(
         {"cell": c["cell"].to_numpy(np.int64), "minutes": c["minutes"].round(3).to_numpy(),
-         "nearest_post": c["nearest_post"].to_numpy()}, geometry=cells_to_polygons(c["cell"]).to_numpy(), crs=4326)
+         "nearest_post": c["nearest_post"].to_numpy()}, geometry=polys, crs=4326)
     # every grid gets its post and time, even one too small to hold a cell centre
     rep = gpd.GeoSeries(grids.geometry.representative_point(), crs=4326)
     gi, gmin = travel.nearest(posts, rep)
     g = cov.grids_.set_index("code")
     labels = [f"{t:g}" for t in THRESHOLDS]
     share_cols = [f"{w}_{t}" for t in labels for w in ("incidents", "population", "area")]
-    mode_post = c.dropna(subset=["grid"]).groupby("grid")["nearest_post"].agg(lambda s: s.mode().iloc[0])
+    cg = c.dropna(subset=["grid"])
+    mode_post = _mode_by(cg["grid"], cg["nearest_post"])
     frame = pd.DataFrame(index=grids["code"].to_numpy())
     frame["mean_minutes"] = g["mean_minutes"].reindex(frame.index).fillna(pd.Series(gmin, index=frame.index)).round(3)
     frame["max_minutes"] = g["max_minutes"].reindex(frame.index).fillna(pd.Series(gmin, index=frame.index)).round(3)
@@ -422,13 +443,14 @@ def _coverage(conn, out: PlanAnalysis, inc: pd.DataFrame, pol: StaffingPolicy) -
                       for r in cov.uncovered_.itertuples()},
         "mean_minutes": round(float(c["minutes"].mean()), 2),
     }
-    cap = _capacitated(conn, posts, cov.cells_, inc, travel, pol)
+    cap = _capacitated(conn, posts, cov.cells_, inc, travel, pol, inc_cell)
     if cap:
         summary["capacitated"] = cap
     out.summary["coverage"] = summary
 
 
-def _capacitated(conn, posts, cells: pd.DataFrame, inc, travel, pol: StaffingPolicy) -> dict | None:
+def _capacitated(conn, posts, cells: pd.DataFrame, inc, travel, pol: StaffingPolicy,
+                 inc_cell: np.ndarray | None = None) -> dict | None:
     """Incidents served within the urgent deadline when each post serves at most its staff's hours."""
     from geogrid.cells import cell_centroids, points_to_cells
     from geogrid.siting import capacitated_mclp
@@ -445,7 +467,9 @@ def _capacitated(conn, posts, cells: pd.DataFrame, inc, travel, pol: StaffingPol
         return None
     years = max((inc["occurred_at"].max() - inc["occurred_at"].min()).total_seconds() / 86400 / 365, 1 / 365)
     hours = inc["category"].map(w.hours).astype(float)
-    by_cell = hours.groupby(points_to_cells(inc["lon"].to_numpy(), inc["lat"].to_numpy(), COVERAGE_RES)).sum()
+    if inc_cell is None:
+        inc_cell = points_to_cells(inc["lon"].to_numpy(), inc["lat"].to_numpy(), COVERAGE_RES)
+    by_cell = hours.groupby(inc_cell).sum()
     load = by_cell.reindex(demand["cell"]).fillna(0).to_numpy() / years
     lon, lat = cell_centroids(demand["cell"])
     pts = gpd.GeoSeries(gpd.points_from_xy(lon, lat), crs=4326)

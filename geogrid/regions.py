@@ -390,7 +390,7 @@ def grow(g: Graph, seeds: list[int], targets: list[float]) -> list[int]:
 
 def solve(g: Graph, targets: list[float], forced: list[int], band: float, gamma: float,
           seed: int, deadline: float, n_starts: int, officers: list[int] | None = None,
-          max_team: int = 1) -> Partition:
+          max_team: int = 1, patience: int | None = None) -> Partition:
     """Best partition of ``g`` into ``len(targets)`` connected regions over ``n_starts`` seeded starts.
 
     ``forced[r]`` (for the first ``len(forced)`` regions) is a node that seeds region ``r``. With
@@ -415,7 +415,7 @@ def solve(g: Graph, targets: list[float], forced: list[int], band: float, gamma:
     if max_team > 1 and officers is not None and best.score()[0] > 0:
         now = time.perf_counter()
         team_up(best, officers, max_team, rng, now + 0.5 * max(0.0, deadline - now))
-    return kick(best, rng, deadline, officers, max_team)
+    return kick(best, rng, deadline, officers, max_team, patience)
 
 
 def team_up(part: Partition, officers: list[int], max_team: int, rng: np.random.Generator,
@@ -463,11 +463,19 @@ def _merge_region(part: Partition, a: int, officers: list[int], max_team: int, d
 
 
 def kick(part: Partition, rng: np.random.Generator, deadline: float, officers: list[int] | None = None,
-         max_team: int = 1) -> Partition:
+         max_team: int = 1, patience: int | None = None) -> Partition:
     """Iterated local search while some region is outside the band: push random boundary grids
     around the worst region, re-improve near it, undo unless the score got better. With teams allowed,
-    a worst region that a merge brings closer to the mean is merged instead."""
+    a worst region that a merge brings closer to the mean is merged instead. With ``patience``, stop
+    after that many kicks in a row without a real gain (float noise in the compactness sum is none)."""
+    stall, best = 0, part.score()
     while part.score()[0] > 0 and time.perf_counter() < deadline:
+        if patience is not None:
+            now = part.score()
+            gained = now[0] < best[0] - 1e-9 or now[1] < best[1] - 1e-9 * max(1.0, abs(best[1]))
+            stall, best = (0, now) if gained else (stall + 1, min(best, now))
+            if stall > patience:
+                break
         before = part.score()
         dev = part.deviations()
         a = int(np.argmax(np.abs(dev)))

@@ -22,7 +22,8 @@ def read_incidents(conn: Connection, start=None, end=None, categories: list[str]
     sql = text(
         "SELECT id, ST_X(geom) AS lon, ST_Y(geom) AS lat, occurred_at, category, priority, origin, h3, grid_id "
         f"FROM incidents WHERE {' AND '.join(where)} ORDER BY id")
-    rows = conn.execute(sql, params).all()
+    # plain tuples: pandas probes each Row's attributes, which costs ~1.5 s per 200,000 rows
+    rows = [tuple(r) for r in conn.execute(sql, params)]
     df = pd.DataFrame(rows, columns=["id", "lon", "lat", "occurred_at", "category", "priority", "origin", "h3", "grid_id"])
     df["occurred_at"] = pd.to_datetime(df["occurred_at"], utc=True)
     df["grid_id"] = df["grid_id"].astype("Int64")

@@ -161,3 +161,17 @@ def test_team_beats_meet_the_goal_where_single_beats_are_too_granular(city860):
 def test_team_size_is_checked(city860):
     with pytest.raises(InputError, match="max_team"):
         BalancedBeats(320, max_team=0).fit(city860)
+
+
+def test_search_stops_when_it_cannot_improve():
+    """Granular beats (2.9 grids each) miss the band in some areas; the search of such an area stops after
+    ``patience`` perturbations without a real gain instead of spending the budget, so a fit ends long
+    before a generous ``max_seconds`` and is reproducible: the same beats on a second run."""
+    grids = voronoi_city(200, seed=3, sigma=0.5)
+    fits = [BalancedBeats(70, station_col="post_code", seed=0, max_seconds=600).fit(grids) for _ in range(2)]
+    assert not fits[0].report_["within_goal"]  # the kicks ran, and had to stop on their own
+    assert fits[0].report_["seconds"] < 600
+    pd.testing.assert_series_equal(fits[0].labels_, fits[1].labels_)
+    assert_contiguous(grids, fits[0].labels_)
+    with pytest.raises(InputError, match="patience"):
+        BalancedBeats(70, patience=-1).fit(grids)

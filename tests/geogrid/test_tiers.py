@@ -113,3 +113,26 @@ def test_stable_under_95_percent_resamples(demo_city):
         sub = incidents.sample(frac=0.95, random_state=seed)
         tiers = Tiering(seed=0).fit(grid_features(grids, sub, period_days=days)).tiers_
         assert (tiers != base).mean() <= MAX_TIER_CHANGE, f"resample {seed}"
+
+
+@pytest.mark.parametrize("k", [2, 3, 4, 5])
+def test_fisher_jenks_bins_equal_mapclassify(k):
+    """The vectorised Fisher–Jenks gives mapclassify's bins exactly, ties and bootstrap-like summaries included."""
+    import warnings
+
+    import mapclassify
+
+    from geogrid.tiers import _fisher_jenks_rows, fisher_jenks_bins
+
+    rng = np.random.default_rng(k)
+    samples = [rng.normal(size=int(rng.integers(k + 3, 120))) for _ in range(10)]
+    samples += [np.round(rng.normal(size=60), 1) for _ in range(5)]  # many ties
+    samples += [np.quantile(rng.lognormal(size=400), np.linspace(0, 1, 101)) for _ in range(5)]  # as in fit
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # mapclassify warns that numba is absent
+        for x in samples:
+            np.testing.assert_array_equal(fisher_jenks_bins(x, k), mapclassify.FisherJenks(x, k=k).bins)
+        rows = np.vstack(samples[-5:])
+        want = np.vstack([mapclassify.FisherJenks(r, k=k).bins for r in rows])
+    np.testing.assert_array_equal(_fisher_jenks_rows(rows, k), want)
+    assert fisher_jenks_bins(np.array([1.0, 1.0, 2.0] * 5), 3) is None  # fewer distinct values than classes
