@@ -35,7 +35,7 @@ class GridIndex:
         pts = shapely.points(np.asarray(lon, float), np.asarray(lat, float))
         ipt, igrid = self.tree.query(pts, predicate="intersects")
         # reverse so that, for a point on an edge, the first-listed grid is written last and wins
-        order = np.lexsort((-igrid, ipt))[::-1]
+        order = np.lexsort((igrid, ipt))[::-1]
         out[ipt[order]] = igrid[order]
         return out
 
