@@ -116,23 +116,9 @@ def parse_bbox(value: str) -> tuple[float, float, float, float]:
     return box
 
 
-def parse_datetime(value: str, tz: str) -> tuple[dt.datetime | None, dt.datetime | None]:
-    """OGC ``datetime`` → (first, last) moment, both inclusive; None for an open end.
-
-    The tiles' parser (``api.mvt``), so that a map's time window selects the same rows in tiles and
-    features: a date alone is that whole day and times without an offset are read in ``tz``.
-    """
-    if "\x00" in value:
-        raise InputError("datetime: NUL characters are not allowed")
-    try:
-        return mvt.parse_datetime(value, tz)
-    except OverflowError:  # the day after 9999-12-31
-        raise InputError(f"datetime: {value!r} is out of range") from None
-
-
 def build_filters(view: View, *, bbox: str | None, datetime_: str | None, cql: str | None,
                   props: dict[str, list[str]], tz: str = "UTC") -> Filters:
-    """Parse and check every filter of an items request into SQL conditions (``tz``: see parse_datetime)."""
+    """Parse and check every filter of an items request into SQL conditions (``tz``: see api.mvt.parse_datetime)."""
     f = Filters()
     if bbox is not None:
         minx, miny, maxx, maxy = parse_bbox(bbox)
@@ -142,7 +128,7 @@ def build_filters(view: View, *, bbox: str | None, datetime_: str | None, cql: s
         col = view.coll.datetime_column
         if col is None:
             raise InputError(f"datetime: collection {view.coll.id!r} has no time property")
-        lo, hi = parse_datetime(datetime_, tz)
+        lo, hi = mvt.parse_datetime(datetime_, tz)
         if lo is not None:
             f.inner.append(f"{col} >= :_t0")
         if hi is not None:
@@ -162,7 +148,7 @@ def build_filters(view: View, *, bbox: str | None, datetime_: str | None, cql: s
             key = f"_p{i}_{j}"
             if kind == "datetime":  # a date matches its whole day, as in datetime=
                 try:
-                    lo, hi = parse_datetime(raw, tz)
+                    lo, hi = mvt.parse_datetime(raw, tz)
                 except InputError as exc:
                     raise InputError(f"{name}: {exc}".replace(f"{name}: datetime: ", f"{name}: ")) from None
                 if lo is None or hi is None:

@@ -125,8 +125,12 @@ def tile_filters(coll: Collection, *, plan: int | None = None, run: int | None =
 def parse_datetime(value: str, tz: str = "UTC") -> tuple[datetime | None, datetime | None]:
     """OGC ``datetime``: an instant, a date (that whole day) or an interval ``a/b`` with ``..`` open ends.
 
-    Times without an offset are read in ``tz`` (the service's local time zone).
+    Times without an offset are read in ``tz`` (the service's local time zone). Shared by tiles and
+    features, so a map's time window selects the same rows in both.
     """
+    if "\x00" in value:
+        raise InputError("datetime: NUL characters are not allowed")
+
     def one(s: str, end: bool) -> datetime | None:
         s = s.strip()
         if s in ("", ".."):

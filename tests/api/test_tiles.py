@@ -170,6 +170,7 @@ def test_bad_tile_address_is_400_problem(server, auth, zxy, param):
     ("/collections/incidents/tiles/WebMercatorQuad/1/0/0?datetime=2025-02-01/2025-01-01", 400),
     ("/collections/incidents/tiles/WebMercatorQuad/1/0/0?datetime=9999-12-31", 400),  # overflowed to a 500 once
     ("/collections/incidents/tiles/WebMercatorQuad?datetime=9999-12-31", 400),
+    ("/collections/incidents/tiles/WebMercatorQuad/1/0/0?datetime=2025-01-01%00", 400),
 ])
 def test_unknown_and_bad_parameters(server, auth, path, status):
     r = httpx.get(server + path, headers=auth("viewer"))
