@@ -1,11 +1,12 @@
 """The app factory: the one place that reads settings and wires the routers."""
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy import text
 
-from api import errors, features, lookup, plans, security, tiles, webmap
+from api import errors, features, lookup, plans, tiles, webmap
+from api.middleware import LimitsAndAudit
 from geogrid.settings import Settings, get_settings
 from geogrid.store import make_engine
 
@@ -21,18 +22,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = make_engine(settings.database_url, pool_size=10, max_overflow=20)
     errors.install(app)
 
-    @app.middleware("http")
-    async def limits_and_audit(request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > settings.max_body_bytes):
-            return errors.problem(413, "Payload too large",
-                                  f"request body over {settings.max_body_bytes} bytes", request.url.path)
-        response = await call_next(request)
-        if request.method in security.WRITE_METHODS and request.url.path not in security.READ_POSTS:
-            # every write, also refused ones, lands in the audit log (after the handler's own transaction)
-            from starlette.concurrency import run_in_threadpool
-            await run_in_threadpool(security.audit, app.state.engine, request, response.status_code)
-        return response
+    app.add_middleware(LimitsAndAudit, max_body_bytes=settings.max_body_bytes)
 
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=[o.strip() for o in settings.cors_origins.split(",")],

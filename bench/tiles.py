@@ -177,7 +177,7 @@ def tipg_python(console: Console) -> Path:
         with console.status(f"installing tipg=={TIPG_VERSION} into {TIPG_VENV}"):
             subprocess.run([sys.executable, "-m", "venv", str(TIPG_VENV)], check=True)
             (TIPG_VENV / ".gitignore").write_text("*\n")
-            subprocess.run([str(py), "-m", "pip", "install", "-q", f"tipg=={TIPG_VERSION}", "uvicorn"], check=True)
+            subprocess.run([str(py), "-m", "pip", "install", "-q", f"tipg=={TIPG_VERSION}", "uvicorn[standard]"], check=True)
     return py
 
 

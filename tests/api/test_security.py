@@ -15,9 +15,15 @@ def test_openapi_and_unknown_route_is_problem_json(server):
 
 
 def test_body_over_the_limit_is_refused_before_the_handler(server, auth, api_city):
+    with api_city.connect() as c:
+        before = c.execute(text("SELECT coalesce(max(id), 0) FROM audit_log")).scalar()
     r = httpx.post(server + "/plans", content=b"x" * 1_000_001, headers={**auth("planner"),
                                                                           "content-type": "application/json"})
     assert r.status_code == 413 and r.json()["status"] == 413
+    with api_city.connect() as c:  # a refused write is still a write attempt: audited, with who sent it
+        rows = c.execute(text("SELECT role, method, path, status FROM audit_log WHERE id > :b"),
+                         {"b": before}).all()
+    assert [tuple(r) for r in rows] == [("planner", "POST", "/plans", 413)]
 
 
 def test_every_write_is_audited_also_refused_ones(server, auth, api_city):
