@@ -323,7 +323,7 @@ def test_a_vertex_moved_in_the_page_round_trips_to_the_database(open_map, api_ci
     w.page.click("#t-history")
     w.wait("window.geogrid.state.planner.history")
     first = w.page.locator("#planner-out tbody tr").first.inner_text().split("\t")
-    assert first[2:] == ["update", code, str(after.version)] and first[1].startswith("key-")
+    assert first[2:5] == ["update", code, str(after.version)] and first[1].startswith("key-")
 
 
 def test_a_stale_save_shows_the_conflict_and_loses_nothing(open_map, api_city, client):
@@ -479,3 +479,40 @@ def test_a_polygon_drawn_in_the_page_becomes_a_new_grid(open_map, api_city):
     assert version == 1
     # drawn with the mouse: the corners land within about two pixels (0.0004° at this zoom) of the intended ones
     assert box == pytest.approx([x1 + 3 * d, ymid - d, x1 + 5 * d, ymid + d], abs=8e-4)
+
+
+def test_a_grid_deleted_in_the_page_is_restored_from_its_history(open_map, api_city):
+    w = open_map("planner", "planner")
+    plan = _new_draft(w, "webmap-delete")
+    code = w.page.evaluate("() => [...window.geogrid.planner.grids.keys()].sort()[40]")
+    before = _grid(api_city, plan, code)
+    w.page.evaluate("(c) => window.geogrid.planner.select(c)", code)
+    w.wait(f"window.geogrid.planner.etags.has({json.dumps(code)})")
+    w.page.click("#t-delete")
+    w.wait("window.geogrid.state.planner.lastChange")
+    assert w.state(".planner.lastChange") == {"action": "delete", "codes": [code]}
+    assert not w.page.evaluate("(c) => window.geogrid.planner.grids.has(c)", code)
+    with api_city.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM grids WHERE plan_id = :p AND code = :c"),
+                            {"p": plan, "c": code}).scalar() == 0
+    # newest first: the removal (nothing to restore), then the version it removed, with a restore button
+    w.page.click("#t-history")
+    w.wait("window.geogrid.state.planner.history")
+    rows = w.page.locator("#planner-out tbody tr")
+    assert rows.nth(0).inner_text().split("\t")[2:4] == ["delete", code]
+    assert rows.nth(0).locator("button.restore").count() == 0
+    kept = rows.filter(has_text=code).filter(has=w.page.locator("button.restore")).first
+    assert kept.inner_text().split("\t")[4] == str(before.version)
+    kept.locator("button.restore").click()
+    w.wait("window.geogrid.state.planner.lastChange.action === 'restore'")
+    w.idle()
+    w.clean()
+    assert w.page.evaluate("(c) => window.geogrid.planner.grids.has(c)", code)
+    after = _grid(api_city, plan, code)
+    with api_city.connect() as conn:
+        same = conn.execute(text("SELECT ST_Equals(CAST(:a AS geometry), CAST(:b AS geometry))"),
+                            {"a": before.geom, "b": after.geom}).scalar()
+        last = conn.execute(text("SELECT action FROM grid_history WHERE plan_id = :p AND code = :c "
+                                 "ORDER BY id DESC LIMIT 1"), {"p": plan, "c": code}).scalar()
+    assert same and last == "restore"
+

@@ -12,6 +12,7 @@ const STRINGS = {
     pick_merge: "按住 Shift 点击选择多个网格后合并", activated: "方案已启用", language: "English",
     features: "要素", error: "错误", edit_hint: "拖动顶点修改网格边界，然后保存", draw_new: "新网格",
     draw_hint: "在地图上画出新网格（单击闭合）", code: "编码", name: "名称", new_code: "新网格编码（画新网格前填写）", view_only: "只读角色：不能编辑方案",
+    delete: "删除", deleted: "已删除", restore: "恢复此版本", restored: "已恢复",
   },
   en: {
     title: "geogrid grid map", commander: "Commander", planner: "Planner", key: "API key", save_key: "Save",
@@ -27,6 +28,7 @@ const STRINGS = {
     features: "features", error: "Error", edit_hint: "Drag vertices to reshape the grid, then save", draw_new: "New grid",
     draw_hint: "Draw the new grid on the map (click the first point to close)", code: "Code", name: "Name", new_code: "New grid's code (fill in before drawing)",
     view_only: "Read-only role: plans cannot be edited",
+    delete: "Delete", deleted: "Deleted", restore: "Restore this version", restored: "Restored",
   },
 };
 

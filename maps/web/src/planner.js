@@ -42,6 +42,7 @@ export class Planner {
     on("#t-draw", async () => this.drawNew());
     on("#t-split", async () => this.splitMode());
     on("#t-merge", () => this.merge());
+    on("#t-delete", () => this.remove());
     on("#t-validate", () => this.validate());
     on("#t-preview", () => this.preview());
     on("#t-history", () => this.history());
@@ -302,6 +303,28 @@ export class Planner {
     return data;
   }
 
+  /** Delete the selected grids (each with If-Match on the version this page saw); the history keeps them. */
+  async remove(codes = this.selection) {
+    if (!codes.length) throw userError(`${t("selected")}: ${t("none")}`);
+    for (const code of codes) {
+      if (!this.etags.has(code)) await this.fetchGrid(code);
+      await api(this.gridPath(code), { method: "DELETE", etag: this.etags.get(code) });
+    }
+    await this.open(this.plan.id);
+    this.state.planner.lastChange = { action: "delete", codes: [...codes] };
+    this.notify(`${t("deleted")}: ${codes.join(", ")}`, "ok");
+    return codes;
+  }
+
+  /** Put back version `version` of grid `code` as its newest version (also a deleted grid). */
+  async restore(code, version) {
+    const { data } = await api(`${this.gridPath(code)}/restore`, { method: "POST", body: { version } });
+    await this.open(this.plan.id);
+    this.state.planner.lastChange = { action: "restore", code, version, into: data?.properties?.version };
+    this.notify(`${t("restored")}: ${code} v${version} → v${data?.properties?.version ?? ""}`, "ok");
+    return data;
+  }
+
   /** Validate the plan: list the problems and draw where they are. */
   async validate() {
     const { data } = await api(`/plans/${this.plan.id}/validate`);
@@ -382,7 +405,23 @@ export class Planner {
   async history() {
     const { data } = await api(`/plans/${this.plan.id}/history`);
     const rows = listOf(data, "history").slice().reverse(); // newest first
-    this.out(table(rows.map((r) => ({ at: r.at, actor: r.actor, action: r.action, code: r.code, version: r.version }))));
+    const tbl = table(rows.map((r) => ({ at: r.at, actor: r.actor, action: r.action, code: r.code, version: r.version })));
+    // a version that still has a geometry can be put back (in a draft, by a role that writes)
+    const canRestore = this.context.can_write && this.plan.status === "draft";
+    if (canRestore) {
+      tbl.tHead.rows[0].insertCell().textContent = "";
+      [...tbl.tBodies[0].rows].forEach((tr, i) => {
+        const cell = tr.insertCell();
+        if (rows[i].gone) return;
+        const b = document.createElement("button");
+        b.type = "button";
+        b.className = "restore";
+        b.textContent = t("restore");
+        b.addEventListener("click", () => this.restore(rows[i].code, rows[i].version).catch((e) => this.error(e)));
+        cell.append(b);
+      });
+    }
+    this.out(tbl);
     this.state.planner.history = rows.length;
     return data;
   }
