@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 from api import items as q
 from api.collections import COLLECTIONS, Collection, get_collection, layer_of, layer_version
 from api.cql2 import CRS84
+from api.etags import none_match
 from api.deps import db
 from api.errors import Forbidden
 from api.security import READ, Principal, require
@@ -239,7 +240,7 @@ def item(request: Request, who: Reader, conn: Conn, collectionId: CollectionId,
         etag = f'"{feature["properties"]["version"]}"'  # the grid's version: what If-Match compares with
     else:
         etag = f'W/"{layer_of(view.coll)}-{layer_version(conn, view.coll)}"'
-    if etag in (t.strip() for t in request.headers.get("if-none-match", "").split(",")):
+    if none_match(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers={"ETag": etag})
     return JSONResponse(feature, media_type=GEOJSON, headers={"ETag": etag})
 

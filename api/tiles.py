@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from api import mvt
 from api.collections import Collection, get_collection, layer_of, scope_filter
 from api.deps import db
+from api.etags import none_match
 from api.security import RAW_INCIDENTS, READ, Principal, require
 from api.tilecache import TileCache
 from geogrid.errors import NotFound
@@ -79,13 +80,6 @@ def _etag(key: tuple) -> str:
     return 'W/"' + hashlib.blake2b(repr(key).encode(), digest_size=12).hexdigest() + '"'
 
 
-def _matches(if_none_match: str | None, etag: str) -> bool:
-    if not if_none_match:
-        return False
-    opaque = etag.removeprefix("W/")
-    return any(t.strip() == "*" or t.strip().removeprefix("W/") == opaque for t in if_none_match.split(","))
-
-
 def _filters(request: Request, coll: Collection, plan, run, datetime_, category, horizon_days, method):
     return mvt.tile_filters(coll, plan=plan, run=run, datetime_=datetime_, category=category,
                             horizon_days=horizon_days, method=method, tz=request.app.state.settings.timezone)
@@ -137,7 +131,7 @@ def _answer(request: Request, coll: Collection, addr: mvt.TileAddress, f: mvt.Ti
         etag = _etag(key)
         headers = {"ETag": etag, "Vary": VARY,
                    "Cache-Control": CACHE_CONTROL_PRIVATE if coll.id == "incidents" else CACHE_CONTROL}
-        if _matches(request.headers.get("if-none-match"), etag):
+        if none_match(request.headers.get("if-none-match"), etag):
             return Response(status_code=304, headers=headers)
         cache = tile_cache(request)
         body = cache.get(key)

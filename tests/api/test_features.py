@@ -233,6 +233,10 @@ def test_single_feature_has_the_grid_version_as_etag(client, sql):
     assert r.json()["id"] == code and r.json()["properties"]["version"] == version
     again = client.get(f"/collections/grids/items/{code}", headers={"If-None-Match": r.headers["etag"]})
     assert again.status_code == 304 and again.headers["etag"] == r.headers["etag"]
+    # If-None-Match compares weakly (RFC 9110), in a list, and * matches any current version
+    for header in (f'W/{r.headers["etag"]}', f'"nope", {r.headers["etag"]}', "*"):
+        assert client.get(f"/collections/grids/items/{code}", headers={"If-None-Match": header}).status_code == 304
+    assert client.get(f"/collections/grids/items/{code}", headers={"If-None-Match": '"0"'}).status_code == 200
 
 
 BAD = [
