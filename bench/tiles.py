@@ -30,6 +30,8 @@ import threading
 import time
 from pathlib import Path
 
+import http.client
+
 import httpx
 import morecantile
 from rich.console import Console
@@ -40,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from api import mvt  # noqa: E402
+from api.app import API_PG_OPTIONS  # noqa: E402
 from api.collections import COLLECTIONS  # noqa: E402
 from geogrid.store import make_engine  # noqa: E402
 
@@ -87,6 +90,39 @@ def densest_point(engine) -> tuple[float, float]:
     return float(row[0]), float(row[1])
 
 
+class LeanClient:
+    """A keep-alive HTTP/1.1 client on the standard library: a few microseconds a request.
+
+    Latency here is the server's: httpx costs the client ~0.3-0.5 ms a request in Python, which is
+    no part of the API's answer time and, on two shared cores, also slows the server under load.
+    """
+
+    class Answer:
+        def __init__(self, status: int, headers: dict, content: bytes) -> None:
+            self.status_code, self.headers, self.content = status, headers, content
+
+        @property
+        def text(self) -> str:
+            return self.content.decode(errors="replace")
+
+    def __init__(self, base: str, headers: dict | None = None, timeout: float = 60) -> None:
+        host, port = base.removeprefix("http://").split(":")
+        self.conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
+        self.headers = dict(headers or {})
+
+    def get(self, path: str, headers: dict | None = None) -> "LeanClient.Answer":
+        self.conn.request("GET", path, headers={**self.headers, **(headers or {})})
+        r = self.conn.getresponse()
+        body = r.read()
+        return self.Answer(r.status, {k.lower(): v for k, v in r.getheaders()}, body)
+
+    def __enter__(self) -> "LeanClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.conn.close()
+
+
 def tile_sql(conn, coll_id: str, addr: mvt.TileAddress) -> bytes:
     """The API's own SQL for the tile (an admin's variant), run bare on ``conn``."""
     coll = COLLECTIONS[coll_id]
@@ -100,7 +136,7 @@ def tile_sql(conn, coll_id: str, addr: mvt.TileAddress) -> bytes:
     return bytes(conn.execute(text(sql), binds).scalar() or b"")
 
 
-def sql_and_api_p50(engine, client: httpx.Client, coll_id: str, addr: mvt.TileAddress) -> tuple[float, float, int]:
+def sql_and_api_p50(engine, client: LeanClient, coll_id: str, addr: mvt.TileAddress) -> tuple[float, float, int]:
     """Medians (ms) of the bare SQL and of the API request for the same tile, alternated so that both
     see the same load on a shared machine; and the tile size."""
     sql_t, api_t, size = [], [], 0
@@ -191,11 +227,11 @@ def tipg_server(py: Path, url: str) -> Server:
                    "--no-access-log"], env, "/healthz", "tipg")
 
 
-def p50_ms(client: httpx.Client, url: str, headers: dict | None = None, expect: int = 200) -> float:
+def p50_ms(client: LeanClient, url: str, headers: dict | None = None, expect: int = 200) -> float:
     return p50_client_server(client, url, headers, expect)[0]
 
 
-def p50_client_server(client: httpx.Client, url: str, headers: dict | None = None,
+def p50_client_server(client: LeanClient, url: str, headers: dict | None = None,
                       expect: int = 200) -> tuple[float, float | None]:
     """Median ms as the client sees it, and median of the server's own ``Server-Timing`` (None if absent)."""
     times, server = [], []
@@ -213,15 +249,15 @@ def p50_client_server(client: httpx.Client, url: str, headers: dict | None = Non
     return statistics.median(times) * 1000, (statistics.median(server) if server else None)
 
 
-def rps(url: str, headers: dict) -> float:
+def rps(base: str, path: str, headers: dict) -> float:
     """Requests per second of ``CONCURRENCY`` clients looping on ``url`` for ``LOAD_SECONDS``."""
     done, errors = [0] * CONCURRENCY, [0] * CONCURRENCY
     stop = time.perf_counter() + LOAD_SECONDS
 
     def loop(i: int) -> None:
-        with httpx.Client(headers=headers, timeout=60) as c:
+        with LeanClient(base, headers) as c:
             while time.perf_counter() < stop:
-                r = c.get(url)
+                r = c.get(path)
                 _ = r.content
                 if r.status_code == 200:
                     done[i] += 1
@@ -235,7 +271,7 @@ def rps(url: str, headers: dict) -> float:
     for th in threads:
         th.join()
     if sum(errors):
-        raise SystemExit(f"{url}: {sum(errors)} failed requests under load")
+        raise SystemExit(f"{path}: {sum(errors)} failed requests under load")
     return sum(done) / (time.perf_counter() - t)
 
 
@@ -244,26 +280,26 @@ def tile_path(coll: str, addr: mvt.TileAddress) -> str:
 
 
 def main() -> None:
-    console = Console()
+    console = Console(width=160)
     url = os.environ.get("GEOGRID_DATABASE_URL")
     if not url:
         raise SystemExit("set GEOGRID_DATABASE_URL to a bench database (make bench does)")
     ensure_city(url, console)
-    engine = make_engine(url)
+    engine = make_engine(url, API_PG_OPTIONS)  # the bare SQL runs with the API's own session settings
     lon, lat = densest_point(engine)
     addrs = {z: mvt.tile_address(*(lambda t: (t.z, t.x, t.y))(TMS.tile(lon, lat, z))) for z in ZOOMS}
     auth = {"Authorization": f"Bearer {KEY}"}
     rows = {}
-    with geogrid_server(url, 0) as srv, httpx.Client(base_url=srv.base, headers=auth, timeout=60) as c:
+    with geogrid_server(url, 0) as srv, LeanClient(srv.base, auth) as c:
         for coll, z in CASES:
             sql_ms, api_ms, size = sql_and_api_p50(engine, c, coll, addrs[z])
             rows[(coll, z)] = {
                 "collection": coll, "z": z, "x": addrs[z].x, "y": addrs[z].y, "sql_ms_p50": round(sql_ms, 2),
                 "api_ms_p50": round(api_ms, 2), "tile_bytes": size,
                 "api_kind": "h3-cells" if coll == "incidents" and z < mvt.RAW_MIN_ZOOM else "features"}
-            rows[(coll, z)]["api_rps"] = round(rps(srv.base + tile_path(coll, addrs[z]), auth), 1)
+            rows[(coll, z)]["api_rps"] = round(rps(srv.base, tile_path(coll, addrs[z]), auth), 1)
     engine.dispose()
-    with geogrid_server(url, 64 * 1024 * 1024) as srv, httpx.Client(base_url=srv.base, headers=auth, timeout=60) as c:
+    with geogrid_server(url, 64 * 1024 * 1024) as srv, LeanClient(srv.base, auth) as c:
         for (coll, z), row in rows.items():
             path = tile_path(coll, addrs[z])
             etag = c.get(path).headers["etag"]
@@ -273,15 +309,15 @@ def main() -> None:
             row["repeat_cached_ms_p50"], row["repeat_cached_server_ms_p50"] = round(client_ms, 2), round(server_ms, 2)
             # the floor of this client and server: /health (one tiny query, no tile work)
             row["health_ms_p50"] = round(p50_ms(c, "/health"), 2)
-            row["api_rps_cached"] = round(rps(srv.base + path, auth), 1)
+            row["api_rps_cached"] = round(rps(srv.base, path, auth), 1)
     py = tipg_python(console)
     props = {c: ",".join(COLLECTIONS[c].properties) for c in ("incidents", "grids")}
-    with tipg_server(py, url) as srv, httpx.Client(base_url=srv.base, timeout=60) as c:
+    with tipg_server(py, url) as srv, LeanClient(srv.base) as c:
         for (coll, z), row in rows.items():
             a = addrs[z]
             path = f"/collections/public.{coll}/tiles/WebMercatorQuad/{a.z}/{a.x}/{a.y}?properties={props[coll]}"
             row["tipg_ms_p50"] = round(p50_ms(c, path), 2)
-            row["tipg_rps"] = round(rps(srv.base + path, {}), 1)
+            row["tipg_rps"] = round(rps(srv.base, path, {}), 1)
             row["tipg_bytes"] = len(c.get(path).content)
             if row["api_kind"] != "features":
                 row["tipg_note"] = "TiPG serves raw points here, the API H3 cells: not like for like"

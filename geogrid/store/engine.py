@@ -10,10 +10,10 @@ from sqlalchemy import Connection, Engine, create_engine
 _PG_OPTIONS = "-c jit=off -c plan_cache_mode=force_custom_plan -c timezone=UTC"
 
 
-def make_engine(url: str, **kw) -> Engine:
-    """A SQLAlchemy engine for ``url`` with geogrid's session options."""
+def make_engine(url: str, pg_options: str = "", **kw) -> Engine:
+    """A SQLAlchemy engine for ``url`` with geogrid's session options (and ``pg_options``, ``-c k=v`` ...)."""
     kw.setdefault("pool_pre_ping", True)
-    return create_engine(url, connect_args={"options": _PG_OPTIONS}, **kw)
+    return create_engine(url, connect_args={"options": f"{_PG_OPTIONS} {pg_options}".strip()}, **kw)
 
 
 @contextmanager

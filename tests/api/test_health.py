@@ -36,3 +36,13 @@ def test_bad_api_keys_setting_is_refused(database_url):
 
     with pytest.raises(ValueError, match="key:role"):
         create_app(Settings(database_url=database_url, api_keys="k1:superuser"))
+
+
+def test_api_sessions_plan_serially_and_keep_the_common_options(engine, database_url):
+    from sqlalchemy import text
+
+    app = create_app(Settings(database_url=database_url))
+    with app.state.engine.connect() as conn:
+        got = [conn.execute(text(f"SHOW {k}")).scalar() for k in ("max_parallel_workers_per_gather", "jit", "TimeZone")]
+    assert got == ["0", "off", "UTC"]
+    app.state.engine.dispose()
