@@ -57,6 +57,7 @@ test: $(STAMP) sysdeps maps-assets
 	  GEOGRID_REQUIRE_DB=1 $(BIN)/pytest -q
 
 bench: $(STAMP) maps-assets
+	@scripts/apt-install.sh wrk  # the lookup benchmark's load generator
 	@scripts/provision-db.sh geogrid_bench | tail -1 > .db-url.bench
 	@mkdir -p bench/results
 	@for b in bench/*.py; do echo "== $$b"; GEOGRID_DATABASE_URL=$$(cat .db-url.bench) $(BIN)/python $$b || exit 1; done

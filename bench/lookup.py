@@ -6,10 +6,13 @@ Measured in one run, on 2,000 seeded random points inside the grids (``ST_Genera
   point, executed bare and sequentially on one connection — the reference;
 * ``single_ms_p50`` / ``single_ms_p99``: ``GET /lookup`` from one sequential client; ``ratio`` =
   single p50 / SQL p50 (what HTTP, auth, pooling, coordinate handling and JSON add);
-* ``p50_ms`` / ``p99_ms`` / ``rps``: ``GET /lookup`` under ``CONCURRENCY`` (50) concurrent clients
-  (a bounded asyncio loop of httpx.AsyncClient requests for ``LOAD_SECONDS``), against one
-  ``geogrid serve`` uvicorn worker. The load generator shares the machine's cores with the server,
-  so this is a floor of what the server alone would do;
+* ``p50_ms`` / ``p99_ms`` / ``rps``: ``GET /lookup`` under ``CONCURRENCY`` (50) concurrent
+  connections for ``LOAD_SECONDS``, made by ``wrk`` (Debian package; C, one thread, cycling over the
+  same points through a Lua script) against ``geogrid serve`` with one uvicorn worker per CPU (the
+  documented deployment), and ``by_workers`` with one worker too. The load generator shares the
+  machine's cores with the server, so this is a floor of what the server alone would do. Without
+  wrk, a bounded asyncio loop of httpx requests stands in (``load_generator`` says which; it costs
+  the shared CPUs more, so its figures are lower);
 * ``batch``: ``POST /lookup`` with ``BATCH`` points against the bare SQL of the same batch;
 * context: ``health_ms_p50`` (``GET /health``, the framework's floor with one trivial query),
   ``server_cpu_ms_per_request`` (the server process's CPU per sequential lookup) and the load
@@ -26,6 +29,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -131,12 +136,13 @@ def _free_port() -> int:
 class Server:
     """``geogrid serve`` as a subprocess on a free port; stopped on exit."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, workers: int = 1) -> None:
         port = _free_port()
         self.base = f"http://127.0.0.1:{port}"
         env = dict(os.environ, GEOGRID_DATABASE_URL=url, GEOGRID_API_KEYS=f"{KEY}:integrator",
                    GEOGRID_ENVIRONMENT="development")
-        self.proc = subprocess.Popen([sys.executable, "-m", "geogrid.cli", "serve", "--port", str(port)],
+        self.proc = subprocess.Popen([sys.executable, "-m", "geogrid.cli", "serve", "--port", str(port),
+                                      "--workers", str(workers)],
                                      cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 90
         while True:
@@ -196,6 +202,40 @@ def batch_times(client: httpx.Client, pts: np.ndarray) -> list[float]:
     return times
 
 
+WRK_LUA = """
+local pts = {%s}
+local i = 0
+request = function()
+  i = i + 1
+  local p = pts[(i %% #pts) + 1]
+  return wrk.format("GET", "/lookup?lon=" .. p[1] .. "&lat=" .. p[2], {["Authorization"] = "Bearer %s"})
+end
+done = function(summary, latency, requests)
+  io.write(string.format("WRK %%d %%d %%d %%d %%d %%d\\n", latency:percentile(50), latency:percentile(99),
+    summary.requests, summary.duration, summary.errors.status + summary.errors.connect + summary.errors.read
+    + summary.errors.write, summary.errors.timeout))
+end
+"""
+
+
+def _wrk(base: str, pts: np.ndarray, seconds: float) -> tuple[float, float, int, float, int]:
+    """(p50 ms, p99 ms, requests, seconds, errors) of ``CONCURRENCY`` wrk connections on GET /lookup."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(WRK_LUA % (",".join(f"{{{x!r},{y!r}}}" for x, y in pts.tolist()), KEY))
+    try:
+        args = ["wrk", "-t1", f"-c{CONCURRENCY}", "--timeout", "30s", "-s", f.name, base]
+        subprocess.run([*args[:3], "-d2s", *args[3:]], check=True, capture_output=True)  # warm the pools
+        out = subprocess.run([*args[:3], f"-d{seconds:g}s", *args[3:]], check=True, capture_output=True,
+                             text=True).stdout
+    finally:
+        os.unlink(f.name)
+    m = re.search(r"^WRK (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)$", out, re.M)
+    if m is None:
+        raise SystemExit("wrk gave no summary:\n" + out)
+    p50, p99, n, us, errors, timeouts = map(int, m.groups())
+    return p50 / 1000, p99 / 1000, n, us / 1e6, errors + timeouts
+
+
 async def _load(base: str, pts: np.ndarray, seconds: float) -> tuple[list[float], int, float]:
     """``CONCURRENCY`` clients, each sending its next request as soon as the last one answered."""
     limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
@@ -226,7 +266,7 @@ async def _load(base: str, pts: np.ndarray, seconds: float) -> tuple[list[float]
 
 
 def main() -> None:
-    console = Console()
+    console = Console(width=140)
     url = os.environ.get("GEOGRID_DATABASE_URL")
     if not url:
         raise SystemExit("set GEOGRID_DATABASE_URL to a bench database (make bench does)")
@@ -241,25 +281,39 @@ def main() -> None:
     sql_batch = sql_times(engine, pts, batch=BATCH, repeats=BATCH_REPEATS)
     engine.dispose()
 
-    with Server(url) as srv, httpx.Client(base_url=srv.base, headers={"Authorization": f"Bearer {KEY}"},
-                                          timeout=60) as client:
+    workers = os.cpu_count() or 1
+    with Server(url, workers) as srv, httpx.Client(base_url=srv.base, headers={"Authorization": f"Bearer {KEY}"},
+                                                   timeout=60) as client:
         health = single_times(client, pts, "/health")
-        cpu0 = _cpu_seconds(srv.proc.pid)
         single = single_times(client, pts)
-        cpu_per_request = (_cpu_seconds(srv.proc.pid) - cpu0) / (WARMUP + SINGLE_REPEATS)
         batch = batch_times(client, pts)
-        with console.status(f"{CONCURRENCY} concurrent clients for {LOAD_SECONDS:g} s"):
-            loaded, errors, elapsed = asyncio.run(_load(srv.base, pts, LOAD_SECONDS))
-    if errors:
-        raise SystemExit(f"{errors} failed requests under load")
+    by_workers = {}
+    for n_workers in sorted({1, workers}, reverse=True):
+        with Server(url, n_workers) as srv:
+            if n_workers == 1:
+                with httpx.Client(base_url=srv.base, headers={"Authorization": f"Bearer {KEY}"}, timeout=60) as client:
+                    cpu0 = _cpu_seconds(srv.proc.pid)
+                    single_times(client, pts)
+                    cpu_per_request = (_cpu_seconds(srv.proc.pid) - cpu0) / (WARMUP + SINGLE_REPEATS)
+            with console.status(f"{CONCURRENCY} concurrent clients for {LOAD_SECONDS:g} s, {n_workers} worker(s)"):
+                if shutil.which("wrk"):
+                    generator = "wrk"
+                    p50, p99, n, elapsed, errors = _wrk(srv.base, pts, LOAD_SECONDS)
+                else:
+                    generator = "python asyncio + httpx"
+                    loaded, errors, elapsed = asyncio.run(_load(srv.base, pts, LOAD_SECONDS))
+                    p50, p99, n = _pct(loaded, 50), _pct(loaded, 99), len(loaded)
+        if errors:
+            raise SystemExit(f"{errors} failed requests under load")
+        by_workers[n_workers] = {"workers": n_workers, "rps": round(n / elapsed, 1), "p50_ms": round(p50, 2),
+                                 "p99_ms": round(p99, 2), "requests": n, "seconds": round(elapsed, 2)}
+    main_run = by_workers[workers]
 
     result = {
         "concurrency": CONCURRENCY,
-        "rps": round(len(loaded) / elapsed, 1),
-        "p50_ms": round(_pct(loaded, 50), 2),
-        "p99_ms": round(_pct(loaded, 99), 2),
-        "requests": len(loaded),
-        "seconds": round(elapsed, 2),
+        **{k: main_run[k] for k in ("rps", "p50_ms", "p99_ms", "requests", "seconds", "workers")},
+        "load_generator": generator,
+        "by_workers": list(by_workers.values()),
         "single_ms_p50": round(_pct(single, 50), 2),
         "single_ms_p99": round(_pct(single, 99), 2),
         "sql_ms_p50": round(_pct(sql, 50), 3),
@@ -273,7 +327,7 @@ def main() -> None:
                   "ratio": round(statistics.median(batch) / statistics.median(sql_batch), 2),
                   "api_points_per_s": round(BATCH / statistics.median(batch), 0)},
         "city": {"grids": n_grids, "posts": n_posts, "points": len(pts)},
-        "server": "geogrid serve, 1 uvicorn worker; load generator on the same machine",
+        "server": f"geogrid serve, {workers} uvicorn worker(s); load generator on the same machine",
         "cpus": os.cpu_count(),
         "load_avg_1min": round(os.getloadavg()[0], 2),
     }
@@ -285,8 +339,9 @@ def main() -> None:
               f"{result['sql_rps_one_connection']:.0f}")
     t.add_row("GET /health, 1 client (floor)", f"{result['health_ms_p50']:.2f}", "", "")
     t.add_row("GET /lookup, 1 client", f"{result['single_ms_p50']:.2f}", f"{result['single_ms_p99']:.2f}", "")
-    t.add_row(f"GET /lookup, {CONCURRENCY} clients", f"{result['p50_ms']:.2f}", f"{result['p99_ms']:.2f}",
-              f"{result['rps']:.0f}")
+    for r in by_workers.values():
+        t.add_row(f"GET /lookup, {CONCURRENCY} clients, {r['workers']} worker(s)", f"{r['p50_ms']:.2f}",
+                  f"{r['p99_ms']:.2f}", f"{r['rps']:.0f}")
     t.add_row(f"bare SQL, {BATCH} points", f"{result['batch']['sql_ms_p50']:.2f}", "", "")
     t.add_row(f"POST /lookup, {BATCH} points", f"{result['batch']['api_ms_p50']:.2f}", "",
               f"{result['batch']['api_points_per_s']:.0f} points")
