@@ -16,10 +16,11 @@ from geogrid.forecast.methods import (
     make_method,
     scores_to_grids,
 )
+from geogrid.forecast.stacked import Stacked
 from geogrid.forecast.metrics import evaluate, hit_rate, pai, pei, pei_star, warning_accuracy
 
 __all__ = [
-    "History", "Forecaster", "LastPeriod", "LongWindow", "KDE", "Prospective", "Learned",
+    "History", "Forecaster", "LastPeriod", "LongWindow", "KDE", "Prospective", "Learned", "Stacked",
     "forecast", "make_method", "scores_to_grids",
     "backtest", "summarise", "weekly_periods", "block_periods",
     "evaluate", "hit_rate", "pai", "pei", "pei_star", "warning_accuracy",

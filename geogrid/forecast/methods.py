@@ -136,11 +136,12 @@ def check_horizon(horizon_days) -> int:
 
 
 def make_method(name: str, **params) -> Forecaster:
-    """A forecaster by name: ``last_period``, ``long_window``, ``kde``, ``prospective`` or ``learned``."""
-    from geogrid.forecast.learned import Learned  # learned imports this module
+    """A forecaster by name: ``last_period``, ``long_window``, ``kde``, ``prospective``, ``learned`` or ``stacked``."""
+    from geogrid.forecast.learned import Learned  # learned and stacked import this module
+    from geogrid.forecast.stacked import Stacked
 
     registry = {"last_period": LastPeriod, "long_window": LongWindow, "kde": KDE,
-                "prospective": Prospective, "learned": Learned}
+                "prospective": Prospective, "learned": Learned, "stacked": Stacked}
     if name not in registry:
         raise NotFound(f"unknown forecast method {name!r}; choose one of {sorted(registry)}")
     return registry[name](**params)

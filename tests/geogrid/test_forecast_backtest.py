@@ -6,7 +6,9 @@ import pytest
 
 from geogrid.cells import str_to_cell
 from geogrid.errors import InputError, LeakageError
-from geogrid.forecast import KDE, Forecaster, History, Learned, LongWindow, backtest, block_periods, summarise, weekly_periods
+from geogrid.forecast import (
+    KDE, Forecaster, History, Learned, LongWindow, Stacked, backtest, block_periods, summarise, weekly_periods,
+)
 
 CUTOFF = pd.Timestamp("2021-03-01")
 
@@ -65,8 +67,10 @@ def test_backtest_with_a_slicer_that_sees_the_future_fails(small_city, monkeypat
         backtest(incidents, cells, block_periods(CUTOFF, 1, 7), ["kde"])
 
 
-@pytest.mark.parametrize("method", [KDE(), LongWindow(), Learned(n_origins=8, max_iter=20)],
-                         ids=["kde", "long_window", "learned"])
+@pytest.mark.parametrize("method", [KDE(), LongWindow(), Learned(n_origins=8, max_iter=20),
+                                    Stacked(target_days=28, n_origins=6, step_days=28, min_past_days=90),
+                                    Stacked(target_days=28, n_origins=6, step_days=28, min_past_days=90, top_share=0.3)],
+                         ids=["kde", "long_window", "learned", "stacked", "stacked_top"])
 def test_forecast_ignores_the_future(small_city, method):
     """Scrambling every incident at or after the cut-off leaves the forecast unchanged."""
     incidents, cells = small_city
@@ -77,6 +81,8 @@ def test_forecast_ignores_the_future(small_city, method):
     b = type(method)(**{k: v for k, v in vars(method).items() if not k.endswith("_")}).fit(
         History(scrambled, cells, CUTOFF), 7).scores_
     pd.testing.assert_series_equal(a, b)
+    if isinstance(method, Stacked):  # the GLM was really fitted, not the no-history fallback
+        assert method.n_train_rows_ > 0 and len(method.coefficients_) == len(method.feature_names_)
 
 
 def test_backtest_rows_and_summary(small_city):

@@ -44,11 +44,11 @@ def trend_city(seed: int = 3):
 def city_results():
     incidents, cells = trend_city()
     periods = weekly_periods(2021)[-12:]
-    res = backtest(incidents, cells, periods, ["last_period", "kde", "learned"], area_shares=(0.05,))
+    res = backtest(incidents, cells, periods, ["last_period", "kde", "learned", "stacked"], area_shares=(0.05,))
     return summarise(res).set_index("method")["pai"]
 
 
-@pytest.mark.parametrize("method", ["kde", "learned"], ids=["kde", "learned"])
+@pytest.mark.parametrize("method", ["kde", "learned", "stacked"], ids=["kde", "learned", "stacked"])
 def test_method_beats_last_period_on_planted_trend(city_results, method):
     assert city_results[method] >= MARGIN * city_results["last_period"]
 
@@ -162,3 +162,28 @@ def test_learned_target_days_must_be_positive():
     incidents, cells = trend_city()
     with pytest.raises(InputError, match="target_days"):
         Learned(target_days=0).fit(History(incidents, cells, "2021-10-04"), 7)
+
+
+def test_stacked_fits_on_the_top_cells_and_rescales_to_counts():
+    """top_share trains on fewer rows; the forecast is in expected incidents per horizon (sums to the
+    city's recent level), and the stack weighs its inputs (it is not one fixed baseline)."""
+    from geogrid.forecast import Stacked
+
+    incidents, cells = trend_city()
+    history = History(incidents, cells, "2021-10-04")
+    full = Stacked().fit(history, 7)
+    top = Stacked(top_share=0.2).fit(history, 7)
+    assert 0 < top.n_train_rows_ < full.n_train_rows_
+    assert full.scores_.sum() == pytest.approx(history.window(364).sum() * 7 / 364)
+    assert (full.scores_ > 0).all()
+    assert sum(abs(v) > 1e-3 for v in full.coefficients_.values()) >= 2
+
+
+@pytest.mark.parametrize("params, match", [({"target_days": 0}, "target_days"), ({"n_origins": 2.5}, "n_origins"),
+                                           ({"top_share": 1.5}, "top_share"), ({"floor": 0}, "floor")])
+def test_stacked_refuses_bad_parameters(params, match):
+    from geogrid.forecast import Stacked
+
+    incidents, cells = trend_city()
+    with pytest.raises(InputError, match=match):
+        Stacked(**params).fit(History(incidents, cells, "2021-10-04"), 7)
