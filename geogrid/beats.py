@@ -4,10 +4,13 @@ When officers are fewer than grids (the source plan's capital: 860 grids, 320 of
 covers a *beat*. Beats are built from rook adjacency (shared edges, never corners), never cross station
 areas when these are given, and balance workload per officer: the goal is every beat within ±15 % of
 the mean (±5 % when beats hold ten or more grids). Where grid sizes make that impossible the plan
-reports the least deviation any plan could reach (``report_["lower_bound_dev"]``), from two proofs:
-officers are whole (:func:`geogrid.apportion.minimax_apportion` over areas beats may not cross) and a
-grid cannot be split (:func:`geogrid.apportion.heavy_grid_bound`). A grid heavier than the band gets
-a multi-officer beat.
+reports the least deviation any plan could reach (``report_["lower_bound_dev"]``, with
+``lower_bound_reason``), from the proofs that officers are whole
+(:func:`geogrid.apportion.minimax_apportion` over areas beats may not cross; small areas cut exactly,
+:func:`geogrid.beat_bounds.small_area_bound`), that a grid cannot be split
+(:func:`geogrid.apportion.heavy_grid_bound`), and that a grid, or two grids sharing their only light
+neighbours, are trapped (:mod:`geogrid.beat_bounds`). A grid heavier than the band gets a multi-officer
+beat. The search ends with exact re-cuts of a few beats at a time (:mod:`geogrid.resplit`).
 """
 from __future__ import annotations
 
@@ -20,11 +23,14 @@ import pandas as pd
 
 from geogrid.adjacency import Adjacency, rook_adjacency
 from geogrid.apportion import heavy_grid_bound, minimax_apportion
-from geogrid.beats_report import evaluate_beats
+from geogrid.beat_bounds import small_area_bound, trapped_grid_bound, trapped_pair_bound
+from geogrid.beats_report import evaluate_beats, summary_line
 from geogrid.errors import InputError
 from geogrid.regions import Graph, Partition, solve
+from geogrid.resplit import repair
 
 LARGE_AREA = 2000  # grids in one area beyond which a single seeded start is searched
+SEARCH_SHARE = 0.4  # share of an area's budget for growing + local search; the rest for exact re-cuts
 PATIENCE = 200  # perturbations without a real gain after which an area's search stops
 
 
@@ -64,7 +70,8 @@ class BalancedBeats:
     labels_ : Series, beat id of each grid (index of ``grids``)
     officers_ : Series, officers of each beat
     beats_ : GeoDataFrame, one row per beat (see :func:`geogrid.beats_report.evaluate_beats`)
-    report_ : dict, plan figures (workload_cv, max_abs_dev, lower_bound_dev, goal, within_goal, …)
+    report_ : dict, plan figures (workload_cv, max_abs_dev, lower_bound_dev, lower_bound_reason, goal,
+        within_goal, recuts, summary — one line: "max deviation X %, lower bound Y % because …", …)
     adjacency_ : Adjacency used
 
     Examples
@@ -104,19 +111,26 @@ class BalancedBeats:
         unit_of = np.empty(len(grids), dtype=np.int64)
         for k, u in enumerate(units):
             unit_of[u] = k
-        self.lower_bound_ = max(floor, heavy_grid_bound(w, unit_w[unit_of], self.mu_, m))
+        heavy_b = heavy_grid_bound(w, unit_w[unit_of], self.mu_, m)
+        self.lower_bound_ = max(floor, heavy_b)
+        self.bound_reason_ = ("none" if self.lower_bound_ <= 0 else
+                              "whole officers per station area" if floor >= heavy_b else "a grid heavier than its beat")
         self.unit_floor_ = np.abs(unit_w / (unit_o * self.mu_) - 1)
         self.unit_floor_ = np.array([max(f, heavy_grid_bound(w[u], np.full(len(u), unit_w[k]), self.mu_, int(o)))
                                      for k, (u, f, o) in enumerate(zip(units, self.unit_floor_, unit_o))])
         labels = np.empty(len(grids), dtype=np.int64)
         officers: list[int] = []
         self.team_merges_ = 0
+        self.recuts_ = 0
         budget = self.max_seconds - (time.perf_counter() - t0)
         for k, (u, o) in enumerate(zip(units, unit_o)):
             deadline = time.perf_counter() + max(0.05, budget * len(u) / len(grids))
             lab, offs = self._solve_unit(u, w, int(o), k, deadline)
             labels[u] = np.asarray(lab) + len(officers)
             officers.extend(offs)
+        if len(units) > 1 and self._misses_goal(labels, officers, w):
+            self._area_bound(units, w, stations, unit_o, m)
+        self._trapped_bound(w, stations, labels, officers, grids.index.tolist())
         self._finish(grids, labels, officers, units, t0)
         return self
 
@@ -198,9 +212,13 @@ class BalancedBeats:
         # a large area spends its budget better on one start searched longer (5,000 grids: 26 % max
         # deviation with one start against 29 % with four, same 60 s)
         starts = self.n_starts if len(nodes) <= LARGE_AREA else 1
+        # the search proper gets most of the budget; the exact re-cuts of 2–3 beats around the beats
+        # still outside the band finish the job (they only ever lower the worst deviation)
+        now = time.perf_counter()
         part = solve(g, [o * self.mu_ for o in offs], heavy, band, self.compactness_weight,
-                     self.seed + k, deadline, starts, officers=offs, max_team=self.max_team,
-                     patience=self.patience)
+                     self.seed + k, now + SEARCH_SHARE * max(0.0, deadline - now), starts, officers=offs,
+                     max_team=self.max_team, patience=self.patience)
+        self.recuts_ = getattr(self, "recuts_", 0) + repair(part, max(deadline, time.perf_counter() + 0.05))
         # merged (team) regions leave empty ones behind: renumber the regions that hold grids
         keep = [r for r in range(len(offs)) if part.mem[r]]
         self.team_merges_ = getattr(self, "team_merges_", 0) + len(offs) - len(keep)
@@ -218,8 +236,60 @@ class BalancedBeats:
             part = Partition(g, [local[b] for b in labels[u]], [targets[b] for b in beats], self.goal_,
                              self.compactness_weight, fixed={local[b] for b in beats if b not in free})
             part.improve(np.random.default_rng(self.seed), t0 + self.max_seconds)
+            # exact re-cuts only among the free beats (fixed ones are skipped), as after a fit
+            self.recuts_ = getattr(self, "recuts_", 0) + repair(part, t0 + self.max_seconds, lns_radii=())
             labels[u] = np.asarray(beats)[part.lab]
         return labels
+
+    def _misses_goal(self, labels, officers, w) -> bool:
+        """True when some beat misses the goal: only then is a proof worth its enumeration."""
+        wpo = np.bincount(labels, weights=w) / np.asarray(officers, dtype=float)
+        return bool((np.abs(wpo / self.mu_ - 1) > self.goal_ + 1e-9).any())
+
+    def _area_bound(self, units, w, stations, unit_o, m) -> None:
+        """Small station areas cut exactly (:func:`geogrid.beat_bounds.small_area_bound`): raises the
+        plan's bound and each area's own floor (``beats_["unit_floor"]``) to what its officers allow."""
+        if self.max_team != 1:
+            return  # exact cuts assume one officer a beat
+        adj = self.adjacency_
+        if stations is not None and len(adj.pairs):
+            adj = adj.without(stations[adj.pairs[:, 0]] != stations[adj.pairs[:, 1]])
+        bound, exact = small_area_bound(units, adj.neighbours(), w, self.mu_, m, self.goal_,
+                                        hint=[int(o) for o in unit_o])
+        for k, o in enumerate(unit_o):
+            if int(o) in exact[k]:
+                self.unit_floor_[k] = max(self.unit_floor_[k], exact[k][int(o)])
+        if bound > self.lower_bound_ + 1e-12:
+            self.lower_bound_ = bound
+            self.bound_reason_ = ("whole officers per station area, each small area cut into beats in every "
+                                  "possible way")
+
+    def _trapped_bound(self, w, stations, labels, officers, grids_index) -> None:
+        """Raise the bound by the trapped-grid and trapped-pair proofs (:mod:`geogrid.beat_bounds`),
+        grids of the worst beats first: a proof is likeliest there, and a high bound found early lets
+        the other grids stop after a few sets."""
+        adj = self.adjacency_
+        if stations is not None and len(adj.pairs):
+            adj = adj.without(stations[adj.pairs[:, 0]] != stations[adj.pairs[:, 1]])
+        wpo = np.bincount(labels, weights=w) / np.asarray(officers, dtype=float)
+        plan_dev = np.abs(wpo[labels] / self.mu_ - 1)
+        if self.max_team == 1 and any(o > 1 and not (w[labels == b] > (1 + self.goal_) * self.mu_).any()
+                                      for b, o in enumerate(officers)):
+            plan_dev = None  # a multi-officer beat without a heavy grid: the plan is not of the bound's kind
+        order = np.argsort(-np.abs(wpo[labels] / self.mu_ - 1), kind="stable")
+        tb = trapped_grid_bound(adj.neighbours(), w, self.mu_, self.goal_, self.max_team,
+                                self.lower_bound_, order.tolist(), plan_dev=plan_dev)
+        if tb.value > self.lower_bound_:
+            self.lower_bound_ = tb.value
+            self.bound_reason_ = (f"grid {grids_index[tb.grid]!r} is trapped: every connected set of grids "
+                                  f"holding it deviates at least this much from the mean")
+        tp = trapped_pair_bound(adj.neighbours(), w, self.mu_, self.goal_, self.max_team,
+                                self.lower_bound_, order.tolist(), plan_dev=plan_dev)
+        if tp.value > self.lower_bound_:
+            self.lower_bound_ = tp.value
+            a, b = (grids_index[x] for x in tp.best_set)
+            self.bound_reason_ = (f"grids {a!r} and {b!r} compete for the same light neighbours: in one beat "
+                                  f"or in two, some beat holding them deviates at least this much")
 
     def _finish(self, grids, labels, officers, units, t0) -> None:
         self.units_ = units
@@ -233,9 +303,12 @@ class BalancedBeats:
         self.report_.update(
             seconds=round(time.perf_counter() - t0, 3), goal=self.goal_,
             lower_bound_dev=round(self.lower_bound_, 4),
+            lower_bound_reason=getattr(self, "bound_reason_", "none"),
+            recuts=int(getattr(self, "recuts_", 0)),
             within_goal=bool(self.report_["max_abs_dev"] <= self.goal_ + 1e-9),
             team_merges=int(getattr(self, "team_merges_", 0)),
         )
+        self.report_["summary"] = summary_line(self.report_)
 
 
 def _units(adj: Adjacency, stations: np.ndarray | None) -> list[np.ndarray]:

@@ -75,3 +75,15 @@ def evaluate_beats(grids: gpd.GeoDataFrame, labels: pd.Series | np.ndarray,
         "mean_grids_per_beat": round(float(agg["n_grids"].mean()), 2),
     }
     return beats, report
+
+
+def summary_line(report: dict) -> str:
+    """One line for people: max deviation against the goal and the proven lower bound, and why."""
+    line = (f"max deviation {100 * report['max_abs_dev']:.1f} % (goal ±{100 * report['goal']:.0f} %), "
+            f"CV {report['workload_cv']:.3f}")
+    lb = report.get("lower_bound_dev")
+    if lb is not None:
+        line += f", lower bound {100 * lb:.1f} %"
+        if lb > 0:
+            line += f" because {report.get('lower_bound_reason', 'of the proofs above')}"
+    return line
