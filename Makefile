@@ -14,7 +14,7 @@ SERVE ?= 1
 # demo keys only (development environment); real deployments set GEOGRID_API_KEYS themselves
 DEMO_KEYS ?= demo-planner:planner,demo-commander:commander,demo-admin:admin
 
-.PHONY: demo test bench sysdeps db db-test maps-assets clean-venv lint
+.PHONY: demo test bench sysdeps db db-test maps-assets clean-venv lint check-fresh
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PY) -c 'import sys; assert sys.version_info >= (3, 11), "geogrid needs Python 3.11+"'
@@ -61,6 +61,10 @@ bench: $(STAMP) maps-assets
 	@scripts/provision-db.sh geogrid_bench | tail -1 > .db-url.bench
 	@mkdir -p bench/results
 	@for b in bench/*.py; do echo "== $$b"; GEOGRID_DATABASE_URL=$$(cat .db-url.bench) $(BIN)/python $$b || exit 1; done
+
+# provisioning on a fresh Debian (debootstrap + chroot, needs root; 2-4 min, so not part of `make test`)
+check-fresh: $(STAMP)
+	@if [ "$$(id -u)" -eq 0 ]; then scripts/check-fresh-machine.sh; else sudo scripts/check-fresh-machine.sh; fi
 
 clean-venv:
 	rm -rf $(VENV)

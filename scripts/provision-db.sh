@@ -8,10 +8,17 @@
 # it is down, create role and database, CREATE EXTENSION postgis. Works under any authentication:
 # we talk to the cluster as the `postgres` OS user over the socket (peer), and create our own role
 # with a password for TCP (md5/scram), so nothing assumes trust.
+# Also read: GEOGRID_DB_ROLE, GEOGRID_DB_PASSWORD (default geogrid/geogrid), GEOGRID_DB_CLUSTER and
+# GEOGRID_DB_PORT (name and port of a cluster to use, created when missing). Tested on a fresh Debian:
+# scripts/check-fresh-machine.sh.
 set -euo pipefail
 DB="${1:-geogrid}"
 ROLE="${GEOGRID_DB_ROLE:-geogrid}"
 PASS="${GEOGRID_DB_PASSWORD:-geogrid}"
+# names go into SQL as identifiers: plain lowercase only; the password as a literal, quotes doubled
+case "$ROLE$DB" in *[!a-z0-9_]*) echo "provision: role and database names may hold a-z, 0-9 and _ only" >&2; exit 2;; esac
+PASS_SQL=${PASS//\'/\'\'}
+PASS_URL=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$PASS")
 PORT="${GEOGRID_DB_PORT:-5432}"
 log() { echo "provision: $*" >&2; }
 
@@ -50,10 +57,17 @@ else
     log "creating cluster $PGVER/main"
     $SUDO pg_createcluster "$PGVER" main --port "$PORT" >&2
   fi
-  SEL=$(pg_lsclusters -h | awk -v v="$PGVER" '$1==v' | head -1)
+  # `main` (the one Debian's package makes) when it exists, else the first; never another test's cluster by name order
+  SEL=$(pg_lsclusters -h | awk -v v="$PGVER" '$1==v && $2=="main"')
+  [ -n "$SEL" ] || SEL=$(pg_lsclusters -h | awk -v v="$PGVER" '$1==v' | head -1)
 fi
 CLUSTER=$(awk '{print $2}' <<<"$SEL")
 PORT=$(awk '{print $3}' <<<"$SEL")
+# GEOGRID_DB_PORT only applies to a cluster this script creates; Debian's postgresql package creates
+# $PGVER/main itself (on the first free port), so say so rather than silently use another port
+if [ -n "${GEOGRID_DB_PORT:-}" ] && [ "$GEOGRID_DB_PORT" != "$PORT" ]; then
+  log "GEOGRID_DB_PORT=$GEOGRID_DB_PORT ignored: cluster $PGVER/$CLUSTER exists on port $PORT (with GEOGRID_DB_CLUSTER=<new name> a cluster is created on that port)"
+fi
 if ! awk '{print $4}' <<<"$SEL" | grep -q online; then
   log "starting cluster $PGVER/$CLUSTER"
   $SUDO pg_ctlcluster --skip-systemctl-redirect "$PGVER" "$CLUSTER" start >&2 || $SUDO pg_ctlcluster "$PGVER" "$CLUSTER" start >&2
@@ -67,9 +81,9 @@ fi
 psql_su -d postgres <<SQL >&2
 DO \$\$ BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$ROLE') THEN
-    CREATE ROLE $ROLE LOGIN PASSWORD '$PASS';
+    CREATE ROLE $ROLE LOGIN PASSWORD '$PASS_SQL';
   ELSE
-    ALTER ROLE $ROLE LOGIN PASSWORD '$PASS';
+    ALTER ROLE $ROLE LOGIN PASSWORD '$PASS_SQL';
   END IF;
 END \$\$;
 ALTER ROLE $ROLE SET jit = off;
@@ -80,4 +94,4 @@ if [ -z "$(psql_su -d postgres -c "SELECT 1 FROM pg_database WHERE datname = '$D
   psql_su -d postgres -c "CREATE DATABASE $DB OWNER $ROLE" >&2
 fi
 psql_su -d "$DB" -c "CREATE EXTENSION IF NOT EXISTS postgis; GRANT ALL ON SCHEMA public TO $ROLE;" >&2
-echo "postgresql+psycopg://$ROLE:$PASS@127.0.0.1:$PORT/$DB"
+echo "postgresql+psycopg://$ROLE:$PASS_URL@127.0.0.1:$PORT/$DB"

@@ -27,19 +27,21 @@ def stock_cluster():
 @pytest.mark.slow
 def test_provision_creates_password_role_on_a_peer_only_cluster(stock_cluster):
     env = {k: v for k, v in os.environ.items() if k != "GEOGRID_DATABASE_URL"}
-    env.update(GEOGRID_DB_CLUSTER=CLUSTER, GEOGRID_DB_PORT=PORT, GEOGRID_DB_PASSWORD="s3cret-pw")
+    pw = "s3cret 'pw'@/x"  # a quote for SQL, URL specials for the printed URL
+    env.update(GEOGRID_DB_CLUSTER=CLUSTER, GEOGRID_DB_PORT=PORT, GEOGRID_DB_PASSWORD=pw)
     out = subprocess.run(["scripts/provision-db.sh", "geogrid_peer_db"], cwd=ROOT, env=env, capture_output=True,
                          text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     url = out.stdout.strip().splitlines()[-1]
-    assert url == f"postgresql+psycopg://geogrid:s3cret-pw@127.0.0.1:{PORT}/geogrid_peer_db"
+    from urllib.parse import quote
+    assert url == f"postgresql+psycopg://geogrid:{quote(pw, safe='')}@127.0.0.1:{PORT}/geogrid_peer_db"
     hba = Path(f"/etc/postgresql/{stock_cluster}/{CLUSTER}/pg_hba.conf").read_text()
     assert "trust" not in "\n".join(x for x in hba.splitlines() if not x.lstrip().startswith("#"))
     eng = create_engine(url)
     with eng.connect() as c:  # TCP with the password the script set: scram, not trust
         assert c.execute(text("SELECT postgis_lib_version()")).scalar().startswith("3.")
     eng.dispose()
-    bad = create_engine(url.replace("s3cret-pw", "wrong"))
+    bad = create_engine(url.replace(quote(pw, safe=""), "wrong"))
     with pytest.raises(Exception, match="password authentication failed"):
         bad.connect()
     # idempotent: a second run keeps the database and prints the same URL
