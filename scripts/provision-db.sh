@@ -18,7 +18,10 @@ PASS="${GEOGRID_DB_PASSWORD:-geogrid}"
 # names go into SQL as identifiers: plain lowercase only; the password as a literal, quotes doubled
 case "$ROLE$DB" in *[!a-z0-9_]*) echo "provision: role and database names may hold a-z, 0-9 and _ only" >&2; exit 2;; esac
 PASS_SQL=${PASS//\'/\'\'}
-PASS_URL=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$PASS")
+# percent-encoded byte by byte for the URL (plain bash: a fresh machine may have no python3 yet)
+urlencode() { local LC_ALL=C s="$1" out="" c h i; for ((i = 0; i < ${#s}; i++)); do c=${s:i:1}
+  case "$c" in [a-zA-Z0-9.~_-]) out+="$c" ;; *) printf -v h '%%%02X' "'$c"; out+="$h" ;; esac; done; echo "$out"; }
+PASS_URL=$(urlencode "$PASS")
 PORT="${GEOGRID_DB_PORT:-5432}"
 log() { echo "provision: $*" >&2; }
 
