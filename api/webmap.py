@@ -28,7 +28,7 @@ ASSETS = Path(__file__).resolve().parent / "static" / "map"
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
        "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'self'")
 # Analysis kinds the commander view can pick a run of (the run= of the collections drawn from them).
-RUN_KINDS = ("hotspots", "emerging", "clusters", "forecast", "tiers", "staffing", "beats", "coverage")
+RUN_KINDS = ("hotspots", "emerging", "clusters", "forecast", "tiers", "staffing", "beats", "coverage", "siting")
 MAX_RUNS = 20
 
 Reader = Annotated[Principal, Depends(require(READ))]
@@ -104,6 +104,8 @@ def legends() -> dict:
         "forecast-grids": {"field": "score", "ramp": list(pal.RISK), "flagged": row(pal.FLAGGED, "flagged")},
         "beats": {"field": "beat", "palette": list(pal.BEAT_COLOURS), "border": pal.BEAT_BORDER},
         "posts": {"classes": [row(pal.POST, "post")]},
+        "siting": {"field": "existing", "classes": [row(pal.PROPOSED_SITE, "new"), row(pal.POST, "existing")]},
+        "roads": {"classes": [row(pal.ROAD, "road")]},
         "uncovered": row(pal.UNCOVERED, "uncovered"),
     }
 

@@ -172,12 +172,34 @@ def ingest_staff(path: Path, code: Opt = None, role: Opt = None, post: Opt = Non
     _print_result("staff", path, res)
 
 
+@ingest_app.command("roads")
+def ingest_roads(
+    path: Path,
+    speed: Annotated[Optional[str], typer.Option(help="column of the driving speed (km/h)")] = None,
+    kind: Annotated[Optional[str], typer.Option(help="column of the road class (gives the speed where none is given)")] = None,
+    name: Annotated[Optional[str], typer.Option(help="column of the road name")] = None,
+    oneway: Annotated[Optional[str], typer.Option(help="column of the one-way flag (stored; routing is undirected)")] = None,
+    crs: Opt = None,
+    source: Annotated[Optional[str], typer.Option(help="network name (default: file name); a re-load replaces it")] = None,
+    default_speed: Annotated[Optional[float], typer.Option("--default-speed", help="km/h of rows with neither speed nor known kind")] = None,
+    strict: bool = typer.Option(False, help="abort the whole load on any rejected row"),
+) -> None:
+    """Load a road network (LineStrings with a speed) for network travel times; replaces the same source."""
+    from geogrid.ingest.roads import load_roads
+
+    res = _run(lambda: load_roads(_engine(), path, source=source, speed=speed, kind=kind, name=name, oneway=oneway,
+                                  crs=crs, default_kmh=default_speed, strict=strict))
+    _print_result("roads", path, res)
+    console.print(f"  source {res.extra['source']!r}: {res.rows_loaded:,} roads stored, "
+                  f"{res.extra['replaced']:,} previous roads of that source replaced")
+
+
 @app.command()
 def generate(
     out: Path = typer.Option(Path("data/demo"), help="folder for the generated files"),
     seed: int = 42, incidents: int = 200_000,
 ) -> None:
-    """Generate the demo city (grids, posts, staff, a year of incidents) as files, deterministic by seed."""
+    """Generate the demo city (grids, posts, staff, a year of incidents, a road network) as files, deterministic by seed."""
     from geogrid.demo import write_city
 
     with console.status("generating the demo city"):
@@ -328,7 +350,7 @@ def map_emerging(out: Path = typer.Option(Path("maps/emerging.html"), "-o", "--o
 
 @analyze_app.command("forecast")
 def analyze_forecast(horizon: list[int] = typer.Option([7, 28], help="days ahead (repeatable)"),
-                     method: list[str] = typer.Option(["kde"], help="last_period, long_window, kde, prospective, learned"),
+                     method: list[str] = typer.Option(["kde"], help="last_period, long_window, kde, prospective, learned (gradient boosting), stacked"),
                      res: int = 9, cutoff: Optional[str] = typer.Option(None, help="default: the day after the last incident"),
                      flag_share: float = typer.Option(0.05, help="share of cells flagged for early warning"),
                      reported_only: bool = typer.Option(False, help="train on public reports only (no patrol feedback)"),

@@ -1,4 +1,4 @@
-"""`geogrid analyze tiers|staffing|beats|coverage` and `geogrid map tiers|allocation|beats|coverage`.
+"""`geogrid analyze tiers|staffing|beats|coverage|siting|redesign` and `geogrid map tiers|allocation|beats|coverage`.
 
 Registered on the typer apps of :mod:`geogrid.cli` (imported at the end of that module). Thin: parse,
 call :mod:`geogrid.planning_runs` and the store, print a summary table, write offline maps.
@@ -21,6 +21,8 @@ AuxOpt = Annotated[Optional[int], typer.Option(help="auxiliaries to deploy (defa
 PolicyOpt = Annotated[Optional[Path], typer.Option(help="staffing policy TOML laid over the defaults")]
 SecondsOpt = Annotated[float, typer.Option(help="time budget of the beats search (seconds)")]
 TeamOpt = Annotated[int, typer.Option(help="most officers a beat may share: 2 lets beats that miss the goal pair up")]
+TravelOpt = Annotated[str, typer.Option(
+    help="travel model: network (roads table), straight (line × circuity), auto (network when roads cover the plan)")]
 
 
 def _plan_id(conn, plan: str | None) -> int | None:
@@ -32,14 +34,15 @@ def _plan_id(conn, plan: str | None) -> int | None:
 
 
 def _analyze_planning(kind: str, plan, officers, auxiliaries, policy, seconds, start, end, category, origin,
-                      team: int = 1) -> None:
+                      team: int = 1, travel: str = "auto", siting=None) -> None:
     from geogrid.planning_runs import run_planning
 
     window = _window(start, end, category, origin) if any((start, end, category, origin)) else None
     try:
         with console.status(f"{kind}…"), _engine().begin() as conn:
             runs = run_planning(conn, _plan_id(conn, plan), officers, auxiliaries, kinds=(kind,), policy=policy,
-                                window=window, beats_seconds=seconds, beats_team=team)
+                                window=window, beats_seconds=seconds, beats_team=team, travel=travel,
+                                siting=siting)
             row = conn.execute(_summary_sql(), {"r": runs[kind]}).mappings().one()
     except (GeogridError, ValueError) as e:
         _fail(e)
@@ -119,9 +122,9 @@ def _print_coverage(s: dict) -> None:
         t.add_row(f"{th} min", _pct(sh["incidents"]), _pct(sh["population"]), _pct(sh["area"]),
                   f"{un.get('area_km2', 0):,.1f}")
     console.print(t)
-    tr = s["travel"]
-    console.print(f"  {s['posts']} posts, {s['cells']:,} H3 cells (res {s['res']}); {tr['model']} "
-                  f"{tr['circuity']:g}, {tr['urban_kmh']:g}/{tr['rural_kmh']:g} km/h urban/rural")
+    console.print(f"  {s['posts']} posts, {s['cells']:,} H3 cells (res {s['res']}); travel: {_travel_text(s['travel'])}")
+    if s.get("unreachable_cells"):
+        console.print(f"  cells no road reaches: {s['unreachable_cells']:,}")
     cap = s.get("capacitated")
     if cap:
         console.print(f"  with post capacities (staff hours): {_pct(cap['incidents_served_share'])} of incidents "
@@ -129,8 +132,47 @@ def _print_coverage(s: dict) -> None:
                       f"posts at capacity {cap['posts_at_capacity']}")
 
 
+def _travel_text(tr: dict) -> str:
+    if tr.get("model") == "network":
+        return (f"road network ({tr['roads']:,} roads, {tr['nodes']:,} nodes; access {tr['access_kmh']:g} km/h) "
+                f"— {tr['reason']}")
+    if "circuity" in tr:
+        return (f"straight line × {tr['circuity']:g} at {tr['urban_kmh']:g}/{tr['rural_kmh']:g} km/h urban/rural"
+                f" — {tr.get('reason', '')}")
+    return str(tr.get("model", "?"))
+
+
+_MODEL_TITLES = {"mclp": "MCLP: k new posts reaching most incidents (最大覆盖选址)",
+                 "lscp": "LSCP: fewest new posts reaching every incident (集合覆盖选址)",
+                 "capacitated_mclp": "capacitated MCLP: posts serve only what their staff can (容量约束选址)"}
+
+
+def _print_siting(s: dict) -> None:
+    if "skipped" in s:
+        console.print(f"  siting skipped: {s['skipped']}")
+        return
+    console.print(f"  {s['incidents']:,} incidents in {s['demand_cells']:,} H3 cells; {s['existing_posts']} existing "
+                  f"posts; {s['candidates']:,} candidates ({s['candidate_source']}); travel: {_travel_text(s['travel'])}")
+    for model, m in s["models"].items():
+        if "skipped" in m:
+            console.print(f"  {model} skipped: {m['skipped']}")
+            continue
+        t = Table("rank", "site", "gain (incidents)", title=f"{_MODEL_TITLES.get(model, model)} within {m['minutes']:g} min")
+        for i, (site, g) in enumerate(zip(m["sites"], m["gains"]), start=1):
+            t.add_row(str(i), str(site), f"{g:,.1f}")
+        console.print(t)
+        if model == "lscp":
+            console.print(f"    {m['new_sites']} posts in all reach {_pct(m['covered_share_after'])} of incidents "
+                          f"({m['existing_kept']} of them existing posts); gap {100 * m['gap']:.2f} %")
+        else:
+            console.print(f"    incidents reached: {_pct(m['covered_share_before'])} by existing posts → "
+                          f"{_pct(m['covered_share_after'])} with {m['new_sites']} new; gap {100 * m['gap']:.2f} %")
+        if "unreachable_share" in m and m["unreachable_share"]:
+            console.print(f"    no site reaches {_pct(m['unreachable_share'])} of incidents within {m['minutes']:g} min")
+
+
 PRINTERS = {"tiers": _print_tiers, "staffing": _print_staffing, "beats": _print_beats,
-            "coverage": _print_coverage}
+            "coverage": _print_coverage, "siting": _print_siting}
 
 
 @analyze_app.command("tiers")
@@ -157,10 +199,82 @@ def analyze_beats(officers: OfficersOpt = None, auxiliaries: AuxOpt = None, plan
 
 
 @analyze_app.command("coverage")
-def analyze_coverage(plan: PlanOpt = None, policy: PolicyOpt = None, start: WinStart = None, end: WinEnd = None,
-                     category: WinCat = None, origin: WinOrigin = None) -> None:
+def analyze_coverage(plan: PlanOpt = None, policy: PolicyOpt = None, travel: TravelOpt = "auto",
+                     start: WinStart = None, end: WinEnd = None, category: WinCat = None,
+                     origin: WinOrigin = None) -> None:
     """Travel time from the nearest post per H3 cell and grid; shares reached within 5 and 15 minutes."""
-    _analyze_planning("coverage", plan, None, None, policy, 0.0, start, end, category, origin)
+    _analyze_planning("coverage", plan, None, None, policy, 0.0, start, end, category, origin, travel=travel)
+
+
+@analyze_app.command("siting")
+def analyze_siting(
+    k: Annotated[int, typer.Option("--k", help="new posts the MCLP adds beyond the existing ones")] = 5,
+    minutes: Annotated[float, typer.Option(help="MCLP (and capacitated) time standard, minutes")] = 5.0,
+    lscp_minutes: Annotated[float, typer.Option("--lscp-minutes", help="LSCP time standard, minutes (0: skip LSCP)")] = 15.0,
+    candidates: Annotated[str, typer.Option(
+        help="candidate sites: grid-centroids, or a file of points (GeoJSON/GeoPackage/…, or CSV with lon/lat)")] = "grid-centroids",
+    candidates_crs: Annotated[Optional[str], typer.Option("--candidates-crs", help="CRS of the candidates file")] = None,
+    capacitated: Annotated[bool, typer.Option(help="also the capacitated MCLP (posts serve only their staff hours)")] = False,
+    new_site_hours: Annotated[Optional[float], typer.Option(
+        "--new-site-hours", help="capacity of a new post in staff hours a year (default: the median staffed post)")] = None,
+    time_limit: Annotated[float, typer.Option(
+        "--time-limit", help="seconds per model; the best solution found and its gap are reported")] = 60.0,
+    travel: TravelOpt = "auto", plan: PlanOpt = None, policy: PolicyOpt = None,
+    start: WinStart = None, end: WinEnd = None, category: WinCat = None, origin: WinOrigin = None,
+) -> None:
+    """Where new posts help most: MCLP (k posts, most incidents within 5 min), LSCP (fewest posts within 15 min)."""
+    from geogrid.planning_runs import SitingOptions, read_candidates
+
+    try:
+        cand = None if candidates == "grid-centroids" else read_candidates(Path(candidates), candidates_crs)
+    except (GeogridError, ValueError) as e:
+        _fail(e)
+    opt = SitingOptions(k=k, minutes=minutes, lscp_minutes=lscp_minutes or None, candidates=cand,
+                        capacitated=capacitated, new_site_capacity=new_site_hours, time_limit=time_limit)
+    _analyze_planning("siting", plan, None, None, policy, 0.0, start, end, category, origin, travel=travel,
+                      siting=opt)
+
+
+@analyze_app.command("redesign")
+def analyze_redesign(
+    k: Annotated[int, typer.Option("--k", help="number of new grids")],
+    grids: Annotated[Optional[str], typer.Option(
+        help="comma-separated codes of the active plan's grids to redraw (default: all)")] = None,
+    res: Annotated[int, typer.Option(help="H3 resolution of the cells the new grids are made of (9 or 10)")] = 9,
+    tolerance: Annotated[float, typer.Option(help="goal band of workload around the mean new grid")] = 0.05,
+    by_post: Annotated[bool, typer.Option("--by-post", help="new grids never cross post (station) areas")] = False,
+    barriers: Annotated[Optional[Path], typer.Option(
+        help="file of lines (rivers, rail) or polygons new grids may not cross")] = None,
+    barriers_crs: Annotated[Optional[str], typer.Option("--barriers-crs", help="CRS of the barriers file")] = None,
+    name: Annotated[Optional[str], typer.Option(help="name of the draft plan (default: redesign-…)")] = None,
+    seconds: Annotated[float, typer.Option(help="time budget of the search (seconds)")] = 60.0,
+    seed: Annotated[int, typer.Option(help="seed of the search (same inputs and seed, same proposal)")] = 0,
+    start: WinStart = None, end: WinEnd = None, category: WinCat = None, origin: WinOrigin = None,
+) -> None:
+    """Redraw grids of the active plan as k contiguous, compact grids of equal workload: a draft plan."""
+    from geogrid.redesign_runs import propose_redesign, read_barriers
+
+    window = _window(start, end, category, origin) if any((start, end, category, origin)) else None
+    try:
+        lines = read_barriers(barriers, barriers_crs) if barriers is not None else None
+        codes = [c.strip() for c in grids.split(",") if c.strip()] if grids else None
+        with console.status("redesign…"), _engine().begin() as conn:
+            out = propose_redesign(conn, k, codes=codes, res=res, tolerance=tolerance, barriers=lines,
+                                   by_post=by_post, name=name, seed=seed, max_seconds=seconds, window=window)
+    except (GeogridError, ValueError) as e:
+        _fail(e)
+    rep = out["report"]
+    console.print(f"[bold]redesign[/] → draft plan {out['name']!r} (id {out['id']}): {len(out['replaced'])} grids "
+                  f"redrawn as {out['proposed']}, {out['grids']} grids in all")
+    t = Table("workload CV", "max deviation", "goal met", "contiguous", "mean Polsby–Popper", "seconds")
+    t.add_row(f"{rep.get('workload_cv', float('nan')):.3f}", _pct(rep.get("max_abs_dev")),
+              "yes" if rep.get("within_goal") else "no", _pct(rep.get("contiguous_share")),
+              f"{rep.get('mean_polsby_popper', float('nan')):.2f}", f"{rep.get('seconds', float('nan')):.1f}")
+    console.print(t)
+    if rep.get("summary"):
+        console.print(rep["summary"])
+    console.print(f"next: `geogrid analyze tiers --plan {out['id']}` or the map's planner view (validate, preview "
+                  f"against the active plan, edit, activate)")
 
 
 # --- maps ----------------------------------------------------------------------------------------------
@@ -232,6 +346,7 @@ def _draw_coverage(frame, grids, out, conn, run, **_):
 
     import maps.layers as layers
     from geogrid.planning_runs import read_posts
+    from geogrid.store import results
 
     limit = conn.execute(text("SELECT max((key)::float) FROM analysis_runs, "
                               "jsonb_object_keys(summary->'shares') AS key WHERE id = :r"), {"r": run}).scalar()
@@ -240,7 +355,19 @@ def _draw_coverage(frame, grids, out, conn, run, **_):
     beyond = frame[frame["minutes"] > limit]
     uncovered = (gpd.GeoDataFrame(geometry=[beyond.union_all()], crs=4326) if len(beyond) else None)
     posts = read_posts(conn)
-    layers.coverage_map(frame, out, posts=posts if len(posts) else None, uncovered=uncovered, grids=grids)
+    # the latest siting run of the same plan: its proposed new sites (MCLP first, else another model)
+    siting = conn.execute(text(
+        "SELECT s.id FROM analysis_runs s, analysis_runs c WHERE c.id = :r AND s.kind = 'siting' "
+        "AND s.plan_id = c.plan_id AND s.finished_at IS NOT NULL ORDER BY s.id DESC LIMIT 1"), {"r": run}).scalar()
+    sites = None
+    if siting is not None:
+        prop = results.read_results(conn, "siting_proposals", siting)
+        prop = prop[~prop["existing"].astype(bool)]
+        if len(prop):
+            model = "mclp" if (prop["model"] == "mclp").any() else prop["model"].iloc[0]
+            sites = prop[prop["model"] == model].sort_values("rank")
+    layers.coverage_map(frame, out, posts=posts if len(posts) else None, uncovered=uncovered, grids=grids,
+                        sites=sites)
 
 
 OutOpt = typer.Option("-o", "--out", help="HTML file to write")
@@ -270,5 +397,6 @@ def map_beats(out: Annotated[Path, OutOpt] = Path("maps/beats.html"), run: RunOp
 @map_app.command("coverage")
 def map_coverage(out: Annotated[Path, OutOpt] = Path("maps/coverage.html"), run: RunOpt = None,
                  plan: PlanOpt = None) -> None:
-    """Response time from the nearest post (≤5, 5–15, >15 minutes), posts and the uncovered area."""
+    """Response time from the nearest post (≤5, 5–15, >15 minutes), posts, the uncovered area and the
+    new posts the latest siting run of the plan proposes."""
     _map_planning("coverage", "coverage_cells", out, run, plan, _draw_coverage)

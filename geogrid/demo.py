@@ -8,9 +8,11 @@ import pandas as pd
 from geogrid.crs import from_wgs84
 
 
-def write_city(out: str | Path, seed: int = 42, n_incidents: int = 200_000, city=None) -> dict[str, Path]:
+def write_city(out: str | Path, seed: int = 42, n_incidents: int = 200_000, city=None,
+               roads: bool = True) -> dict[str, Path]:
     """Generate the demo city (or take ``city``) and write it as files: grids (GeoPackage), posts
-    (GeoJSON), staff (CSV) and incidents (CSV in GCJ-02, as exported from an AMap-based dispatch system)."""
+    (GeoJSON), staff (CSV), incidents (CSV in GCJ-02, as exported from an AMap-based dispatch system)
+    and, with ``roads``, a generated road network (GeoPackage, :func:`geogrid.roads.generate_roads`)."""
     from geogrid.generate import generate_city
 
     out = Path(out)
@@ -34,15 +36,25 @@ def write_city(out: str | Path, seed: int = 42, n_incidents: int = 200_000, city
         "经度": lon.round(6),
         "纬度": lat.round(6),
     }).to_csv(files["incidents"], index=False)
+    if roads:
+        from geogrid.roads import generate_roads
+
+        files["roads"] = out / "roads.gpkg"
+        generate_roads(city.grids, seed=seed).to_file(files["roads"], driver="GPKG", engine="pyogrio")
     return files
 
 
-def load_city_files(engine, files: dict[str, Path], progress: bool = False) -> dict:
-    """Load the demo city files through the same ingest path users have; returns the results by kind."""
+def load_city_files(engine, files: dict[str, Path], progress: bool = False, roads: bool = False) -> dict:
+    """Load the demo city files through the same ingest path users have; returns the results by kind.
+
+    ``roads``: also load the generated road network (source ``demo-roads``), after which coverage and
+    siting use network travel times (``--travel auto``). Off by default so that callers loading a city
+    for other analyses keep the straight-line model."""
     from geogrid.ingest.fields import Profile
     from geogrid.ingest.grids import load_grids
     from geogrid.ingest.incidents import load_incidents
     from geogrid.ingest.posts import load_posts, load_staff
+    from geogrid.ingest.roads import load_roads
 
     out = {}
     for kind in ("grids", "posts", "staff", "incidents"):
@@ -57,6 +69,8 @@ def load_city_files(engine, files: dict[str, Path], progress: bool = False) -> d
         else:
             out[kind] = load_incidents(engine, files[kind], prof.fields, source=prof.source, crs=prof.crs,
                                        tz=prof.timezone, progress=progress, defaults=prof.defaults)
+    if roads and "roads" in files:
+        out["roads"] = load_roads(engine, files["roads"], source="demo-roads", speed="speed_kmh", kind="kind")
     return out
 
 
@@ -73,7 +87,7 @@ def run_demo(engine, out: Path, seed: int, n_incidents: int, console, database_u
     init_db(database_url)
     with console.status(f"generating the demo city (seed {seed}, {n_incidents:,} incidents)"):
         files = write_city(out, seed=seed, n_incidents=n_incidents)
-    loaded = load_city_files(engine, files, progress=True)
+    loaded = load_city_files(engine, files, progress=True, roads=True)
     rejected = {k: r.rejected for k, r in loaded.items()}
     for kind, res in loaded.items():
         console.print(f"loaded {kind}: {res.rows_loaded:,} of {res.rows_read:,} rows "
@@ -91,7 +105,7 @@ def run_demo(engine, out: Path, seed: int, n_incidents: int, console, database_u
     for name, path in analyses.items():
         console.print(f"  {name + ':':<20} {path}")
     console.print("  counts any time:     geogrid status")
-    console.print("  load your own data:  geogrid ingest grids|incidents|posts|staff PATH --help")
+    console.print("  load your own data:  geogrid ingest grids|incidents|posts|staff|roads PATH --help")
 
 
 def run_demo_analyses(engine, maps_dir: Path, console) -> dict[str, Path]:
@@ -131,9 +145,11 @@ def run_demo_analyses(engine, maps_dir: Path, console) -> dict[str, Path]:
     except ImportError:  # pragma: no cover - planning not installed
         run_planning = None
     if run_planning is not None:
-        with console.status("tiers, staffing and allocation, beats, coverage"):
+        from geogrid.planning_runs import KINDS
+
+        with console.status("tiers, staffing and allocation, beats, coverage (road network), siting"):
             with engine.begin() as conn:
-                runs = run_planning(conn)
+                runs = run_planning(conn, kinds=(*KINDS, "siting"))
         console.print(f"planning runs stored: {runs}")
     out["hot spot map"] = maps_dir / "hotspots.html"
     out["emerging map"] = maps_dir / "emerging.html"

@@ -9,9 +9,11 @@ shared there stay shared: reprojecting first bends long edges by a few metres an
 areas and lengths are then measured in metres in the local UTM zone. Thresholds (parameters of
 :func:`plan_problems`):
 
-* **overlap**: two grids share an area of at least ``min_area_m2`` (1 m²); smaller shared areas are
-  digitising noise, not a double assignment.
-* **gap**: a piece of the jurisdiction of at least ``min_area_m2`` that no grid covers. The
+* **overlap**: two grids share an area of at least ``min_area_m2`` (1 m²) and at least
+  ``hairline_m`` (5 cm) wide by ``2A/P``; smaller shared areas are digitising noise, not a double
+  assignment — so is a hairline where two files draw one border with vertices a millimetre apart
+  (1 mm along a kilometre of border is a square metre).
+* **gap**: a piece of the jurisdiction of at least ``min_area_m2`` and ``hairline_m`` wide that no grid covers. The
   jurisdiction is the union of the active plan's grids (when checking another plan), else the plan's own
   outer boundary (the union of its grids with holes filled), so a hole inside the city is a gap.
 * **sliver**: a grid thinner than ``sliver_width_m`` (10 m) by the width ``2A/P`` (for a long strip of
@@ -37,7 +39,7 @@ _WHERE = re.compile(r"\[\s*(-?[\d.eE+-]+)\s+(-?[\d.eE+-]+)\s*\]")
 
 
 def plan_problems(grids: gpd.GeoDataFrame, jurisdiction=None, min_area_m2: float = 1.0,
-                  sliver_width_m: float = 10.0, sliver_area_m2: float = 500.0) -> list[dict]:
+                  sliver_width_m: float = 10.0, sliver_area_m2: float = 500.0, hairline_m: float = 0.05) -> list[dict]:
     """Problems of ``grids`` (columns ``code`` and geometry, WGS-84) as a list of dicts, invalid first.
 
     ``jurisdiction`` (a shapely geometry in WGS-84, e.g. the union of the active plan's grids) adds the
@@ -76,22 +78,30 @@ def plan_problems(grids: gpd.GeoDataFrame, jurisdiction=None, min_area_m2: float
             "sliver", [codes[i]], f"grid {codes[i]} is a sliver: {area[i]:.0f} m², width 2A/P {width[i]:.1f} m "
             f"(thresholds {sliver_area_m2:g} m², {sliver_width_m:g} m)",
             shapely.point_on_surface(fixed[i]), fixed[i], area[i]))
-    problems += _overlaps(fixed, codes, min_area_m2, m2)
-    problems += _gaps(fixed, codes, jurisdiction, min_area_m2, m2)
+    problems += _overlaps(fixed, codes, min_area_m2, hairline_m, m2)
+    problems += _gaps(fixed, codes, jurisdiction, min_area_m2, hairline_m, m2)
     return problems
 
 
 # --- private steps -------------------------------------------------------------------------------
 
-def _overlaps(geoms, codes, min_area_m2, m2) -> list[dict]:
+def _noise(piece_m, min_area_m2: float, hairline_m: float) -> tuple[bool, float]:
+    """(too small or too thin to be a planning problem, its area in m²) of a piece measured in metres."""
+    area, perim = shapely.area(piece_m), shapely.length(piece_m)
+    return area < min_area_m2 or (perim > 0 and 2 * area / perim < hairline_m), area
+
+
+def _overlaps(geoms, codes, min_area_m2, hairline_m, m2) -> list[dict]:
     tree = shapely.STRtree(geoms)
     left, right = tree.query(geoms, predicate="intersects")
     keep = left < right
     out = []
     for a, b in zip(left[keep].tolist(), right[keep].tolist()):
         shared = _polygonal(shapely.intersection(geoms[a], geoms[b]))
-        area = shapely.area(m2(shared))
-        if shared.is_empty or area < min_area_m2:
+        if shared.is_empty:
+            continue
+        noise, area = _noise(m2(shared), min_area_m2, hairline_m)
+        if noise:
             continue
         pair = sorted([codes[a], codes[b]])
         out.append(_problem("overlap", pair, f"grids {pair[0]} and {pair[1]} overlap by {area:.0f} m²",
@@ -99,7 +109,7 @@ def _overlaps(geoms, codes, min_area_m2, m2) -> list[dict]:
     return out
 
 
-def _gaps(geoms, codes, jurisdiction, min_area_m2, m2) -> list[dict]:
+def _gaps(geoms, codes, jurisdiction, min_area_m2, hairline_m, m2) -> list[dict]:
     covered = shapely.union_all(geoms)
     outer = shapely.union_all([shapely.Polygon(p.exterior) for p in shapely.get_parts(covered)])
     area = outer
@@ -109,8 +119,8 @@ def _gaps(geoms, codes, jurisdiction, min_area_m2, m2) -> list[dict]:
     tree = shapely.STRtree(geoms)
     out = []
     for piece in shapely.get_parts(holes):
-        area = shapely.area(m2(piece))
-        if area < min_area_m2:
+        noise, area = _noise(m2(piece), min_area_m2, hairline_m)
+        if noise:
             continue
         near = sorted(codes[i] for i in tree.query(piece, predicate="dwithin", distance=1e-6).tolist())
         out.append(_problem("gap", near, f"{area:.0f} m² inside the jurisdiction belong to no grid"

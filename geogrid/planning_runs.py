@@ -1,4 +1,4 @@
-"""Planning analyses of a plan against the store: tiers, staffing, beats and coverage.
+"""Planning analyses of a plan against the store: tiers, staffing, beats, coverage and siting.
 
 The DB edge for planning, as :mod:`geogrid.runs` is for hot spots. :func:`plan_analysis` reads a plan
 (any plan: active, draft or retired) and computes everything in memory without writing, so it can
@@ -7,7 +7,7 @@ No HTTP, no printing.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,12 +19,45 @@ from sqlalchemy import Connection, text
 from geogrid.errors import InputError, NotFound
 from geogrid.policy import StaffingPolicy
 
-KINDS = ("tiers", "staffing", "beats", "coverage")
+KINDS = ("tiers", "staffing", "beats", "coverage")  # what run_planning does by default
+ALL_KINDS = (*KINDS, "siting")  # siting solves MIPs over every candidate: asked for explicitly
+TRAVEL_MODES = ("auto", "straight", "network")
 THRESHOLDS = (5.0, 15.0)  # minutes: Shenzhen's 5-minute unit, the 15-minute urgent deadline
 COVERAGE_RES = 9
 HOT_BIN = 1  # Gi_Bin ≥ 1: a hot spot at 90 % confidence or more (ArcGIS's classes)
 TABLE_OF = {"tiers": ["grid_tiers"], "staffing": ["grid_staffing"], "beats": ["beats"],
-            "coverage": ["coverage_grids", "coverage_cells"]}
+            "coverage": ["coverage_grids", "coverage_cells"], "siting": ["siting_proposals"]}
+
+
+@dataclass
+class SitingOptions:
+    """What :func:`plan_analysis` sites when ``siting`` is asked for.
+
+    ``k`` new posts by MCLP within ``minutes``; LSCP (fewest new posts reaching every reachable incident)
+    within ``lscp_minutes`` (None: skip); the capacitated MCLP when ``capacitated``. ``candidates``:
+    None for the plan's grid centroids (representative points, labelled by grid code), or a
+    GeoDataFrame of points with a ``code`` column (see :func:`read_candidates`). Existing posts are
+    always open and not counted in ``k``.
+    """
+
+    k: int = 5
+    minutes: float = 5.0
+    lscp_minutes: float | None = 15.0
+    candidates: gpd.GeoDataFrame | None = None
+    capacitated: bool = False
+    new_site_capacity: float | None = None  # staff hours a year of a new post (None: median of staffed posts)
+    # HiGHS stops a model here and returns its best solution with the gap to its bound (in the summary):
+    # on the 860-grid demo a straight-line 15-minute LSCP took 87 s and the capacitated MCLP 45-97 s
+    time_limit: float | None = 60.0
+    # the capacitated model has a variable per (place, site) pair in reach; it considers the candidates
+    # reaching the most incidents only (None: max(20 k, 100)); see docs/coverage.md
+    capacitated_pool: int | None = None
+
+    def params(self) -> dict:
+        return {"k": self.k, "minutes": self.minutes, "lscp_minutes": self.lscp_minutes,
+                "candidates": "grid centroids" if self.candidates is None else f"{len(self.candidates)} given points",
+                "capacitated": self.capacitated, "new_site_capacity": self.new_site_capacity,
+                "time_limit": self.time_limit}
 
 
 @dataclass
@@ -55,7 +88,10 @@ class PlanAnalysis:
     coverage_grids: gpd.GeoDataFrame | None = None
     coverage_cells: gpd.GeoDataFrame | None = None
     uncovered: gpd.GeoDataFrame | None = None
+    siting: gpd.GeoDataFrame | None = None
     summary: dict[str, dict] = field(default_factory=dict)
+    travel: object = field(default=None, repr=False)  # the TravelModel coverage and siting used
+    travel_info: dict | None = None
 
 
 # --- reads -------------------------------------------------------------------------------------------
@@ -169,9 +205,9 @@ def _kinds(kinds: Iterable[str]) -> tuple[str, ...]:
     if isinstance(kinds, str):
         kinds = [kinds]
     kinds = tuple(dict.fromkeys(kinds))
-    bad = [k for k in kinds if k not in KINDS]
+    bad = [k for k in kinds if k not in ALL_KINDS]
     if bad or not kinds:
-        raise InputError(f"kinds must be some of {list(KINDS)}, got {list(kinds)}")
+        raise InputError(f"kinds must be some of {list(ALL_KINDS)}, got {list(kinds)}")
     return kinds
 
 
@@ -193,8 +229,9 @@ def _count(name: str, value) -> int | None:
 
 def plan_analysis(conn: Connection, plan_id: int | None = None, officers: int | None = None,
                   auxiliaries: int | None = None, kinds: Iterable[str] = KINDS, policy=None, *,
-                  window=None, beats_seconds: float = 10.0, beats_team: int = 1, seed: int = 0) -> PlanAnalysis:
-    """Tiers, staffing, beats and coverage of a plan's grids, computed in memory (nothing is written).
+                  window=None, beats_seconds: float = 10.0, beats_team: int = 1, seed: int = 0,
+                  travel: str = "auto", siting: SitingOptions | None = None) -> PlanAnalysis:
+    """Tiers, staffing, beats, coverage and siting of a plan's grids, computed in memory (nothing is written).
 
     Parameters
     ----------
@@ -202,14 +239,18 @@ def plan_analysis(conn: Connection, plan_id: int | None = None, officers: int | 
     plan_id : plan to analyse; the active plan when None. Drafts work: incidents are located in the
         plan's own grids (point in polygon), not by the stored ``incidents.grid_id`` of the active plan.
     officers, auxiliaries : headcount; each taken from the staff table when None.
-    kinds : any of ``tiers``, ``staffing``, ``beats``, ``coverage`` (beats and staffing compute the
-        tiers they need, without returning them unless asked).
+    kinds : any of ``tiers``, ``staffing``, ``beats``, ``coverage``, ``siting`` (beats and staffing
+        compute the tiers they need, without returning them unless asked).
     policy : :class:`~geogrid.policy.StaffingPolicy`, a TOML path, or None for the defaults.
     window : :class:`geogrid.runs.Window` of incidents (all incidents when None).
     beats_seconds : time budget of the beats search.
     beats_team : most officers a beat of light grids may share (1: one officer per beat; 2 lets beats
         that miss the balance goal pair up, see :class:`geogrid.beats.BalancedBeats`).
     seed : seed of the tiers bootstrap and the beats search.
+    travel : travel model of coverage and siting: ``network`` (shortest driving time over the roads
+        table), ``straight`` (straight line × circuity at urban/rural speeds) or ``auto`` (network when
+        stored roads touch at least 90 % of the plan's grids, else straight line).
+    siting : :class:`SitingOptions` (defaults when None).
 
     Returns
     -------
@@ -219,6 +260,9 @@ def plan_analysis(conn: Connection, plan_id: int | None = None, officers: int | 
 
     kinds = _kinds(kinds)
     officers, auxiliaries = _count("officers", officers), _count("auxiliaries", auxiliaries)
+    if travel not in TRAVEL_MODES:
+        raise InputError(f"travel must be one of {list(TRAVEL_MODES)}, got {travel!r}")
+    siting = siting if siting is not None else SitingOptions()
     pol, pol_name = _policy(policy)
     plan = _plan(conn, plan_id)
     grids = read_grids(conn, plan["id"])
@@ -233,6 +277,8 @@ def plan_analysis(conn: Connection, plan_id: int | None = None, officers: int | 
     params = {"plan_id": int(plan["id"]), "plan": plan["name"], "plan_status": plan["status"],
               **{k: v for k, v in headcount.items()}, "policy": pol_name, "seed": seed,
               **({"beats_seconds": beats_seconds, "beats_team": beats_team} if "beats" in kinds else {}),
+              **({"travel": travel} if {"coverage", "siting"} & set(kinds) else {}),
+              **({"siting": siting.params()} if "siting" in kinds else {}),
               **(window.params() if window is not None else {})}
     out = PlanAnalysis(plan=plan, grids=grids, headcount=headcount, params=params)
     if len(inc):
@@ -242,8 +288,12 @@ def plan_analysis(conn: Connection, plan_id: int | None = None, officers: int | 
         _tiers_and_staffing(conn, out, inc, pol, window, seed, kinds)
     if "beats" in kinds:
         _beats(out, beats_seconds, beats_team, seed)
+    if {"coverage", "siting"} & set(kinds):
+        out.travel, out.travel_info = _travel_model(conn, grids, travel)
     if "coverage" in kinds:
         _coverage(conn, out, inc, pol)
+    if "siting" in kinds:
+        _siting(conn, out, inc, pol, siting)
     for k in ("tiers", "staffing"):
         if k not in kinds:
             out.summary.pop(k, None)
@@ -405,7 +455,7 @@ def _coverage(conn, out: PlanAnalysis, inc: pd.DataFrame, pol: StaffingPolicy) -
                              crs=utm)
     cells["incidents"] = inc_cells.reindex(cells["cell"]).fillna(0).to_numpy()
     cells["population"] = pop.reindex(cells["cell"]).fillna(0).to_numpy()
-    travel = StraightLineTravel.from_grids(grids, crs=utm)
+    travel = out.travel if out.travel is not None else StraightLineTravel.from_grids(grids, crs=utm)
     cov = coverage(posts, cells, grids, travel, THRESHOLDS, crs=utm)
     finite = np.isfinite(cov.cells_["minutes"]).to_numpy()
     c = cov.cells_[finite]
@@ -432,8 +482,7 @@ def _coverage(conn, out: PlanAnalysis, inc: pd.DataFrame, pol: StaffingPolicy) -
     out.uncovered = cov.uncovered_
     s = cov.summary_
     summary = {
-        "travel": {"model": "straight line × circuity", "circuity": travel.circuity,
-                   "urban_kmh": travel.urban_kmh, "rural_kmh": travel.rural_kmh},
+        "travel": out.travel_info or _straight_info(travel, "given"),
         "posts": int(len(posts)), "cells": int(len(cov.cells_)), "res": res,
         "unreachable_cells": int((~np.isfinite(cov.cells_["minutes"])).sum()),
         "shares": {f"{t:g}": {w: (None if pd.isna(v) else round(float(v), 4)) for w, v in s.loc[t].items()}
@@ -488,25 +537,259 @@ def _capacitated(conn, posts, cells: pd.DataFrame, inc, travel, pol: StaffingPol
             "gap": round(float(res.gap), 6)}
 
 
+# --- travel and siting -------------------------------------------------------------------------------
+def _straight_info(travel, reason: str) -> dict:
+    return {"model": "straight", "description": "straight line × circuity", "circuity": travel.circuity,
+            "urban_kmh": travel.urban_kmh, "rural_kmh": travel.rural_kmh, "reason": reason}
+
+
+def _travel_model(conn: Connection, grids: gpd.GeoDataFrame, mode: str) -> tuple[object, dict]:
+    """The travel model of coverage and siting, and a JSON-ready note of which one and why."""
+    from geogrid.roads import COVER_SHARE, read_roads, roads_cover_share, roads_graph
+    from geogrid.travel import NetworkTravel, StraightLineTravel
+
+    plan_id = int(grids["plan_id"].iloc[0])
+    utm = grids.estimate_utm_crs()
+    share = roads_cover_share(conn, plan_id) if mode != "straight" else None
+    if mode == "network" or (mode == "auto" and share >= COVER_SHARE):
+        roads = read_roads(conn, plan_id)
+        if len(roads) == 0:
+            raise NotFound("no roads near the plan's grids: load a network with `geogrid ingest roads PATH` "
+                           "or use --travel straight")
+        graph = roads_graph(roads.to_crs(utm))
+        travel = NetworkTravel(graph)
+        reason = "asked (--travel network)" if mode == "network" else \
+            f"roads touch {100 * share:.0f} % of the plan's grids (≥ {100 * COVER_SHARE:.0f} %)"
+        return travel, {"model": "network", "description": "shortest driving time over the roads table",
+                        "roads": int(len(roads)), "sources": sorted(roads["source"].unique().tolist()),
+                        "nodes": graph.number_of_nodes(), "edges": graph.number_of_edges(),
+                        "access_kmh": travel.access_kmh, "grids_touched_share": round(share, 4), "reason": reason}
+    travel = StraightLineTravel.from_grids(grids, crs=utm)
+    if mode == "straight":
+        reason = "asked (--travel straight)"
+    elif share == 0:
+        reason = "no stored roads touch the plan's grids"
+    else:
+        reason = f"roads touch only {100 * share:.0f} % of the plan's grids (< {100 * COVER_SHARE:.0f} %)"
+    return travel, _straight_info(travel, reason)
+
+
+def read_candidates(path, crs: str | None = None) -> gpd.GeoDataFrame:
+    """Candidate sites from a file: points (any vector format geogrid reads) or a CSV with lon/lat columns.
+
+    Labels come from a ``code``, ``name`` or ``id`` column (else ``C001…``). Returns ``code`` and Point
+    geometry in EPSG:4326; a row without a usable point is an :class:`InputError` naming the row.
+    """
+    from geogrid.crs import parse_crs, to_wgs84
+    from geogrid.ingest.readers import ROW, read_chunks
+
+    df = pd.concat(list(read_chunks(path)), ignore_index=True)
+    if len(df) == 0:
+        raise InputError(f"{path}: no candidate sites")
+    spec = parse_crs(crs or df.attrs.get("crs") or "EPSG:4326")
+    if "geometry" in df:
+        import shapely
+
+        g = np.asarray(df["geometry"].to_numpy(), dtype=object)
+        bad = shapely.is_missing(g) | shapely.is_empty(g)
+        bad |= shapely.get_type_id(np.where(bad, None, g)) != 0
+        x = np.where(bad, np.nan, shapely.get_x(np.where(bad, None, g)))
+        y = np.where(bad, np.nan, shapely.get_y(np.where(bad, None, g)))
+    else:
+        lower = {c.casefold(): c for c in df.columns}
+        lon = next((lower[c] for c in ("lon", "lng", "longitude", "x", "经度") if c in lower), None)
+        lat = next((lower[c] for c in ("lat", "latitude", "y", "纬度") if c in lower), None)
+        if lon is None or lat is None:
+            raise InputError(f"{path}: candidate CSV needs lon and lat columns (lon/lng/longitude/经度, lat/latitude/纬度)")
+        x = pd.to_numeric(df[lon], errors="coerce").to_numpy(float)
+        y = pd.to_numeric(df[lat], errors="coerce").to_numpy(float)
+    lon_, lat_ = to_wgs84(x, y, spec)
+    bad = ~(np.isfinite(lon_) & np.isfinite(lat_) & (np.abs(lon_) <= 180) & (np.abs(lat_) <= 90))
+    if bad.any():
+        rows = df[ROW].to_numpy()[bad][:5].tolist()
+        raise InputError(f"{path}: {int(bad.sum())} candidate rows without a point in plausible lon/lat "
+                         f"(rows {rows}); give Point geometries or numeric lon/lat (and --candidates-crs)")
+    label = next((c for c in ("code", "name", "id") if c in df), None)
+    codes = (df[label].astype("string").str.strip().fillna("").to_numpy(object) if label
+             else np.array([f"C{i + 1:03d}" for i in range(len(df))], dtype=object))
+    empty = codes == ""
+    codes[empty] = [f"C{i + 1:03d}" for i in np.flatnonzero(empty)]
+    dup = pd.Series(codes).duplicated().to_numpy()
+    if dup.any():
+        raise InputError(f"{path}: candidate labels repeat ({sorted(set(codes[dup]))[:5]}); each site needs its own")
+    return gpd.GeoDataFrame({"code": codes}, geometry=gpd.points_from_xy(lon_, lat_), crs=4326)
+
+
+def _siting(conn, out: PlanAnalysis, inc: pd.DataFrame, pol: StaffingPolicy, opt: SitingOptions) -> None:
+    """MCLP, LSCP and (optionally) the capacitated MCLP over existing posts plus candidate sites."""
+    from geogrid.assign import GridIndex
+    from geogrid.cells import cell_centroids, points_to_cells
+    from geogrid.siting import capacitated_mclp, lscp, mclp
+
+    grids, travel = out.grids, out.travel
+    located = inc.dropna(subset=["grid_code"])
+    if located.empty:
+        out.summary["siting"] = {"skipped": "no incidents in the plan's grids", "travel": out.travel_info}
+        return
+    inc_cell = points_to_cells(located["lon"].to_numpy(), located["lat"].to_numpy(), COVERAGE_RES)
+    demand = pd.Series(inc_cell).value_counts().sort_index()
+    lon, lat = cell_centroids(demand.index.to_numpy(np.int64))
+    pts = gpd.GeoSeries(gpd.points_from_xy(lon, lat), crs=4326)
+    w = demand.to_numpy(float)
+
+    posts = read_posts(conn)
+    if opt.candidates is None:
+        rep = grids.geometry.representative_point()
+        cand = gpd.GeoDataFrame({"code": grids["code"].to_numpy()}, geometry=rep.to_numpy(), crs=4326)
+    else:
+        cand = opt.candidates.to_crs(4326) if opt.candidates.crs is not None else opt.candidates.set_crs(4326)
+    clash = set(cand["code"]) & set(posts["code"])
+    if clash:
+        raise InputError(f"candidate labels {sorted(clash)[:5]} are also post codes; relabel the candidates")
+    sites = gpd.GeoDataFrame({"site": [*posts["code"], *cand["code"]]},
+                             geometry=[*posts.geometry, *cand.geometry], crs=4326)
+    idx = GridIndex(grids, key="code")
+    sites["grid_code"] = idx.keys_of(sites.geometry.x.to_numpy(), sites.geometry.y.to_numpy())
+    existing = np.arange(len(posts))
+    n_cand = len(cand)
+    if not isinstance(opt.k, (int, np.integer)) or isinstance(opt.k, bool) or not 0 <= opt.k <= n_cand:
+        raise InputError(f"k must be a whole number from 0 to {n_cand} (the candidate sites), got {opt.k!r}")
+    frames, models = [], {}
+
+    a = travel.within(sites, pts, opt.minutes)
+    res = mclp(w, a, int(opt.k), existing=existing, time_limit=opt.time_limit)
+    frames.append(_proposal_rows("mclp", opt.minutes, res, sites))
+    models["mclp"] = _model_summary(res, sites, opt.minutes, k=int(opt.k))
+    if opt.lscp_minutes is not None:
+        # LSCP from scratch: existing posts are candidates like the others, not forced open, so the
+        # answer is the size of the smallest post network (and which existing posts it keeps).
+        a15 = travel.within(sites, pts, opt.lscp_minutes)
+        res = lscp(a15, demand_weights=w, time_limit=opt.time_limit)
+        frames.append(_proposal_rows("lscp", opt.lscp_minutes, res, sites, n_posts=len(posts)))
+        reach = np.asarray(a15.sum(axis=1)).ravel() > 0
+        models["lscp"] = {**_model_summary(res, sites, opt.lscp_minutes),
+                          "existing_kept": int(np.sum(res.selected < len(posts))),
+                          "unreachable_share": round(float(w[~reach].sum() / w.sum()), 4),
+                          "goal": "fewest posts (existing ones included, none forced) reaching every incident "
+                                  "some site reaches"}
+    if opt.capacitated:
+        cap = _siting_capacity(conn, posts, n_cand, pol, opt)
+        if isinstance(cap, str):
+            models["capacitated_mclp"] = {"skipped": cap}
+        else:
+            capacity, new_cap = cap
+            load = _cell_workload(located, inc_cell, demand.index, pol)
+            # Pre-select candidates by the incidents they reach (existing posts always stay): the full
+            # model on the 860-grid demo did not reach a useful gap in 60 s, a pool of 100 solves in seconds.
+            pool = opt.capacitated_pool or max(20 * int(opt.k), 100)
+            reach_w = np.asarray(a.T @ w).ravel()[len(posts):]
+            top = np.sort(np.argsort(-reach_w, kind="stable")[:pool]) + len(posts)
+            cols = np.r_[existing, top]
+            res = capacitated_mclp(w, a[:, cols], int(opt.k), load, capacity[cols], existing=existing,
+                                   time_limit=opt.time_limit)
+            sub = sites.iloc[cols].reset_index(drop=True)
+            frames.append(_proposal_rows("capacitated_mclp", opt.minutes, res, sub, res.site_load))
+            models["capacitated_mclp"] = {
+                **_model_summary(res, sub, opt.minutes, k=int(opt.k)), "new_site_capacity_hours": round(new_cap, 1),
+                "candidates_considered": int(len(top)),
+                "capacity": "staff hours a year of each post (officers + auxiliaries)",
+                "workload": "incident hours a year (policy hours per incident)",
+                "posts_at_capacity": int(np.sum((res.site_load[existing] >= capacity[existing] - 1e-6)
+                                                & (capacity[existing] > 0)))}
+    frame = pd.concat(frames, ignore_index=True)
+    frame.insert(0, "plan_id", int(out.plan["id"]))
+    out.siting = gpd.GeoDataFrame(frame, geometry="geometry", crs=4326)
+    out.summary["siting"] = {"travel": out.travel_info, "demand": f"incidents per H3 cell (res {COVERAGE_RES})",
+                             "demand_cells": int(len(w)), "incidents": int(w.sum()), "existing_posts": int(len(posts)),
+                             "candidates": int(n_cand),
+                             "candidate_source": "grid centroids" if opt.candidates is None else "given points",
+                             "models": models}
+
+
+def _proposal_rows(model: str, minutes: float, res, sites: gpd.GeoDataFrame, load=None,
+                   n_posts: int | None = None) -> pd.DataFrame:
+    """Posts kept open (rank 0) then the selected sites in the order added, with cumulative covered shares.
+
+    With ``n_posts`` (LSCP from scratch) a selected site among the first ``n_posts`` is an existing post."""
+    total = res.total_weight if res.total_weight > 0 else np.nan
+    base = res.covered_weight - float(np.sum(res.gains))
+    cols = sites.columns.get_loc
+    rows = []
+    for j in res.existing:
+        rows.append({"model": model, "minutes": float(minutes), "rank": 0, "site": sites.iat[j, cols("site")],
+                     "grid_code": sites.iat[j, cols("grid_code")], "existing": True, "gain": np.nan,
+                     "covered_share": base / total, "workload": np.nan if load is None else float(load[j]),
+                     "geometry": sites.geometry.iloc[j]})
+    for r, (j, g, c) in enumerate(zip(res.selected, res.gains, base + np.cumsum(res.gains)), start=1):
+        rows.append({"model": model, "minutes": float(minutes), "rank": r, "site": sites.iat[j, cols("site")],
+                     "grid_code": sites.iat[j, cols("grid_code")],
+                     "existing": bool(n_posts is not None and j < n_posts), "gain": float(g),
+                     "covered_share": c / total, "workload": np.nan if load is None else float(load[j]),
+                     "geometry": sites.geometry.iloc[j]})
+    return pd.DataFrame(rows, columns=["model", "minutes", "rank", "site", "grid_code", "existing", "gain",
+                                       "covered_share", "workload", "geometry"])
+
+
+def _model_summary(res, sites, minutes: float, k: int | None = None) -> dict:
+    before = res.covered_weight - float(np.sum(res.gains))
+    total = res.total_weight
+    return {"minutes": float(minutes), **({"k": k} if k is not None else {}), "new_sites": int(len(res.selected)),
+            "sites": sites["site"].to_numpy()[res.selected].tolist(),
+            "gains": [round(float(g), 3) for g in res.gains],
+            "covered_share_before": round(before / total, 4) if total > 0 else None,
+            "covered_share_after": round(float(res.share), 4) if total > 0 else None,
+            "gap": round(float(res.gap), 6), "seconds": round(float(res.seconds), 3), "status": res.status}
+
+
+def _cell_workload(inc: pd.DataFrame, inc_cell: np.ndarray, cells, pol: StaffingPolicy) -> np.ndarray:
+    """Incident hours a year per demand cell (policy hours per incident category)."""
+    years = max((inc["occurred_at"].max() - inc["occurred_at"].min()).total_seconds() / 86400 / 365, 1 / 365)
+    hours = inc["category"].map(pol.workload.hours).astype(float).fillna(0.0).to_numpy()
+    return pd.Series(hours).groupby(inc_cell).sum().reindex(cells).fillna(0).to_numpy() / years
+
+
+def _siting_capacity(conn, posts, n_cand: int, pol: StaffingPolicy, opt: SitingOptions):
+    """Capacity (staff hours a year) of each site: posts from their staff, new sites ``new_site_capacity``
+    or the median staffed post's; a string says why the model cannot run."""
+    staff = _staff_by_post(conn)
+    w = pol.workload
+    if staff.empty:
+        return "no staff assigned to posts: load the staff table with post codes"
+    off = staff.get("officer", pd.Series(dtype=float)).reindex(posts["code"]).fillna(0).to_numpy()
+    aux = staff.get("auxiliary", pd.Series(dtype=float)).reindex(posts["code"]).fillna(0).to_numpy()
+    capacity = off * w.officer_hours_per_year + aux * w.auxiliary_hours_per_year
+    if opt.new_site_capacity is not None:
+        new = float(opt.new_site_capacity)
+    elif (capacity > 0).any():
+        new = float(np.median(capacity[capacity > 0]))
+    else:
+        return "no post has staff, and no capacity for new sites was given"
+    if not np.isfinite(new) or new < 0:
+        raise InputError(f"new_site_capacity must be a non-negative number of hours, got {new!r}")
+    return np.r_[capacity, np.full(n_cand, new)], new
+
+
 # --- storing -----------------------------------------------------------------------------------------
 def run_planning(conn: Connection, plan_id: int | None = None, officers: int | None = None,
                  auxiliaries: int | None = None, kinds: Iterable[str] = KINDS, policy=None, *,
                  window=None, beats_seconds: float = 10.0, beats_team: int = 1, seed: int = 0,
+                 travel: str = "auto", siting: SitingOptions | None = None,
                  analysis: PlanAnalysis | None = None) -> dict[str, int]:
     """:func:`plan_analysis`, then each kind stored as an analysis run; returns kind → run id.
 
     Tables: ``grid_tiers``, ``grid_staffing``, ``beats``, ``coverage_grids`` + ``coverage_cells``
-    (migration 0003); each run's summary goes in ``analysis_runs.summary``. A kind that could not be
+    (migration 0003), ``siting_proposals`` (0004); each run's summary goes in ``analysis_runs.summary``. A kind that could not be
     computed (no officers for beats, no posts for coverage) is stored with its summary saying why.
     """
     from geogrid.store import results
 
     kinds = _kinds(kinds)
     a = analysis or plan_analysis(conn, plan_id, officers, auxiliaries, kinds, policy, window=window,
-                                  beats_seconds=beats_seconds, beats_team=beats_team, seed=seed)
+                                  beats_seconds=beats_seconds, beats_team=beats_team, seed=seed,
+                                  travel=travel, siting=siting)
     runs: dict[str, int] = {}
     frames = {"tiers": [a.tiers], "staffing": [a.staffing], "beats": [a.beats],
-              "coverage": [a.coverage_grids, a.coverage_cells]}
+              "coverage": [a.coverage_grids, a.coverage_cells], "siting": [a.siting]}
     for kind in kinds:
         run = results.start_run(conn, kind, {**a.params, "kind": kind}, a.data_from, a.data_to,
                                 plan_id=a.plan["id"])
@@ -519,13 +802,15 @@ def run_planning(conn: Connection, plan_id: int | None = None, officers: int | N
 
 
 def save_redesign(conn: Connection, proposal: gpd.GeoDataFrame, name: str, parent_plan_id: int | None = None,
-                  note: str | None = None, prefix: str = "R") -> dict:
+                  note: str | None = None, prefix: str = "R", replaces: Sequence[str] | None = None) -> dict:
     """Store a grid redesign proposal (:attr:`geogrid.redesign.GridRedesign.grids_`) as a new draft plan.
 
     Each proposed grid gets the code ``{prefix}001…``; with ``parent_plan_id`` its kind and post come from the
     parent grid holding its representative point and its population is the parent grids' population
-    shared by overlapping area. Workload, deviation, compactness and cell count go in ``attrs``. The draft
-    can then be previewed with :func:`plan_analysis` and edited or compared through the map API.
+    shared by overlapping area. Workload, deviation, compactness and cell count go in ``attrs``. With
+    ``replaces`` (codes of the parent's grids the proposal redraws), the draft also holds the parent's
+    other grids unchanged (:func:`geogrid.redesign_runs.propose_redesign`). The draft can then be
+    previewed with :func:`plan_analysis` and edited or compared through the map API.
     """
     import shapely
 
@@ -559,11 +844,20 @@ def save_redesign(conn: Connection, proposal: gpd.GeoDataFrame, name: str, paren
         "kind": kind, "population": pop, "key_areas": [[] for _ in range(n)], "post_code": post,
         "district": None, "attrs": attrs}, geometry=shapely.multipolygons(
             [shapely.get_parts(g) for g in prop.geometry.to_numpy()]), crs=4326)
+    if replaces is not None:
+        if parent_plan_id is None:
+            raise InputError("replaces needs parent_plan_id (the plan whose other grids the draft keeps)")
+        kept = read_grids(conn, int(parent_plan_id))
+        kept = kept[~kept["code"].isin(list(replaces))]
+        clash = sorted(set(kept["code"]) & set(frame["code"]))
+        if clash:
+            raise InputError(f"prefix {prefix!r}: codes {', '.join(clash[:5])} are taken by kept grids; choose another")
+        frame = pd.concat([frame, kept[frame.columns]], ignore_index=True)
     upsert_grids(conn, plan["id"], frame)
     if parent_plan_id is not None:
         conn.execute(text("UPDATE plans SET parent_id = :p WHERE id = :id"),
                      {"p": int(parent_plan_id), "id": plan["id"]})
-    return {**plan, "grids": n}
+    return {**plan, "grids": len(frame), "proposed": n}
 
 
 def _shared_population(new: gpd.GeoDataFrame, parent: gpd.GeoDataFrame) -> np.ndarray:

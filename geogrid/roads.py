@@ -175,3 +175,41 @@ def _links(grid_pts: np.ndarray, backbone: np.ndarray, centre: Point, r_urban: f
         kind = "collector" if np.hypot(mid[0] - centre.x, mid[1] - centre.y) < r_urban else "rural"
         out.append((LineString([pts[a], pts[b]]), kind))
     return out
+
+
+# --- the roads table -------------------------------------------------------------------------------
+COVER_SHARE = 0.9  # a network "covers" a plan when at least this share of its grids touch a road
+_MARGIN_DEG = 0.05  # roads read around a plan: ~5 km beyond its extent, so routes may leave and re-enter
+
+
+def read_roads(conn, plan_id: int | None = None, source: str | None = None) -> gpd.GeoDataFrame:
+    """Roads of the store (EPSG:4326): ``id, source, name, kind, speed_kmh, oneway, geometry``.
+
+    With ``plan_id`` only roads within about 5 km of the plan's grids are read; with ``source`` only
+    that network.
+    """
+    from sqlalchemy import text
+
+    conds, binds = [], {}
+    if plan_id is not None:
+        conds.append("geom && (SELECT ST_Expand(ST_Extent(geom)::geometry, :m) FROM grids WHERE plan_id = :p)")
+        binds.update(p=int(plan_id), m=_MARGIN_DEG)
+    if source is not None:
+        conds.append("source = :s")
+        binds["s"] = source
+    where = f"WHERE {' AND '.join(conds)}" if conds else ""
+    rows = conn.execute(text(f"SELECT id, source, name, kind, speed_kmh, oneway, ST_AsBinary(geom) AS wkb "
+                             f"FROM roads {where} ORDER BY id"), binds).all()
+    df = pd.DataFrame([tuple(r) for r in rows], columns=["id", "source", "name", "kind", "speed_kmh", "oneway", "wkb"])
+    geom = shapely.from_wkb(df.pop("wkb").map(bytes).to_numpy()) if len(df) else []
+    return gpd.GeoDataFrame(df, geometry=geom, crs=4326)
+
+
+def roads_cover_share(conn, plan_id: int) -> float:
+    """Share of the plan's grids that a stored road crosses or touches (0 without roads or grids)."""
+    from sqlalchemy import text
+
+    v = conn.execute(text(
+        "SELECT avg((EXISTS (SELECT 1 FROM roads r WHERE ST_Intersects(r.geom, g.geom)))::int) "
+        "FROM grids g WHERE g.plan_id = :p"), {"p": int(plan_id)}).scalar()
+    return float(v or 0.0)

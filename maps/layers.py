@@ -223,11 +223,12 @@ def beats_map(beats: gpd.GeoDataFrame, path: str | Path | None = None, *,
 
 def coverage_map(cells: gpd.GeoDataFrame, path: str | Path | None = None, *,
                  posts: gpd.GeoDataFrame | None = None, uncovered: gpd.GeoDataFrame | None = None,
-                 grids: gpd.GeoDataFrame | None = None) -> folium.Map:
+                 grids: gpd.GeoDataFrame | None = None, sites: gpd.GeoDataFrame | None = None) -> folium.Map:
     """Response time from the nearest post: ≤5, 5–15, >15 minutes; posts as circle markers.
 
     ``cells`` has ``cell`` and ``minutes`` (NaN or inf = unreachable); ``posts`` are points with
-    ``name`` (and ``code``); ``uncovered`` are polygons outside every post's reach.
+    ``name`` (and ``code``); ``uncovered`` are polygons outside every post's reach; ``sites`` are
+    proposed new posts (``site``, ``rank``, ``gain``, ``model``; a siting run's new rows).
     """
     cells, grids = check_frame(cells, "cells", ["cell", "minutes"]), _grids(grids)
     minutes = pd.to_numeric(cells["minutes"], errors="coerce")
@@ -252,7 +253,24 @@ def coverage_map(cells: gpd.GeoDataFrame, path: str | Path | None = None, *,
     if posts is not None:
         _add_posts(m, posts)
         rows.append(pal.POST)
+    if sites is not None and len(sites):
+        _add_sites(m, check_frame(sites, "sites", ["site", "rank", "gain"]))
+        rows.append(pal.PROPOSED_SITE)
     return _finish(m, Legend("响应覆盖", "Response coverage", rows), None, path)
+
+
+def _add_sites(m: folium.Map, sites: gpd.GeoDataFrame) -> None:
+    fields = {"site": ("选址 Site", sites["site"]), "rank": ("顺序 Rank", sites["rank"]),
+              "gain": ("新增覆盖警情 Incidents gained", fmt(pd.to_numeric(sites["gain"]), ".0f"))}
+    if "model" in sites:
+        fields["model"] = ("模型 Model", sites["model"])
+    style = {"radius": 7, "color": "#ffffff", "weight": 1.5, "fill": True, "fillColor": pal.PROPOSED_SITE.color,
+             "fillOpacity": 1}
+    folium.GeoJson(
+        to_geojson(sites, {k: v for k, (_, v) in fields.items()}), name="拟建警务室 Proposed posts",
+        marker=folium.CircleMarker(), style_function=lambda _: style,
+        tooltip=folium.GeoJsonTooltip(list(fields), [a for a, _ in fields.values()]),
+    ).add_to(m)
 
 
 def _add_posts(m: folium.Map, posts: gpd.GeoDataFrame) -> None:

@@ -50,6 +50,8 @@ COVERAGE: tuple[LegendRow, ...] = (
 )
 POST = LegendRow("#08306b", "警务室", "Police post", "circle")
 UNCOVERED = LegendRow("#7b3294", "未覆盖区域", "Uncovered area", "outline")
+PROPOSED_SITE = LegendRow("#e6550d", "拟建警务室（选址）", "Proposed post (siting)", "circle")
+ROAD = LegendRow("#bdbdbd", "道路", "Road", "outline")  # the background of the web map: geogrid's own roads
 
 # Officers per grid: none, shared (one officer for several grids, 一警多格), 1, 2, 3+.
 ALLOCATION: dict[str, LegendRow] = {

@@ -88,3 +88,42 @@ def test_errors_are_named_not_tracebacks(planning_city):
     assert out.returncode == 2 and "officers" in out.stderr and "Traceback" not in out.stderr
     out = run("map", "beats", "--run", "999999", "-o", "/dev/null", env=env)
     assert out.returncode == 2 and "no beats run 999999" in out.stderr
+
+
+def test_analyze_redesign_makes_a_draft_plan_and_respects_a_river(engine, planning_city, tmp_path):
+    import json
+
+    city, env = planning_city
+    grids = city.grids
+    post = grids["post_code"].mode().iloc[0]
+    codes = grids.loc[grids["post_code"] == post, "code"].tolist()
+    # a "river" north–south through the middle of the area, given in GCJ-02 as Chinese map files are
+    from geogrid.crs import from_wgs84
+    x0, y0, x1, y1 = grids.loc[grids["code"].isin(codes)].total_bounds
+    xs, ys = from_wgs84([(x0 + x1) / 2] * 2, [y0 - 0.01, y1 + 0.01], "gcj02")
+    river = tmp_path / "river.geojson"
+    river.write_text(json.dumps({"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {},
+                     "geometry": {"type": "LineString", "coordinates": [[xs[0], ys[0]], [xs[1], ys[1]]]}}]}))
+    out = run("analyze", "redesign", "--k", "4", "--grids", ",".join(codes), "--seconds", "2", "--tolerance", "0.15",
+              "--barriers", str(river), "--barriers-crs", "gcj02", "--name", "cli-redesign", env=env)
+    try:
+        assert out.returncode == 0, out.stderr
+        assert "cli-redesign" in out.stdout and f"{len(codes)} grids redrawn as 4" in out.stdout
+        with engine.connect() as c:
+            plan = c.execute(text("SELECT id, status FROM plans WHERE name = 'cli-redesign'")).one()
+            new = c.execute(text("SELECT code, ST_XMin(geom), ST_XMax(geom) FROM grids WHERE plan_id = :p "
+                                 "AND code LIKE 'R%'"), {"p": plan.id}).all()
+            total = c.execute(text("SELECT count(*) FROM grids WHERE plan_id = :p"), {"p": plan.id}).scalar()
+        assert plan.status == "draft" and len(new) == 4 and total == len(grids) - len(codes) + 4
+        # no new grid reaches across the river by more than an H3 cell's width (~0.005° at res 9)
+        mid = (x0 + x1) / 2
+        assert all(xmax <= mid + 0.005 or xmin >= mid - 0.005 for _, xmin, xmax in new)
+    finally:
+        with engine.begin() as c:
+            c.execute(text("DELETE FROM plans WHERE name = 'cli-redesign'"))
+
+
+def test_analyze_redesign_names_unknown_codes(planning_city):
+    _, env = planning_city
+    out = run("analyze", "redesign", "--k", "2", "--grids", "NOPE-1", env=env)
+    assert out.returncode != 0 and "NOPE-1" in (out.stderr + out.stdout)

@@ -198,3 +198,49 @@ def test_redesign_proposal_is_saved_as_a_draft_plan_and_analysable(conn, city):
     assert len(a.tiers) == 8
     with pytest.raises(Conflict, match="exists"):
         save_redesign(conn, proposal.grids_, "redesign-test")
+
+
+def test_redesign_of_an_area_keeps_the_other_grids_and_tiles_the_same_jurisdiction(conn, city):
+    from geogrid.editing import validate_plan
+    from geogrid.redesign_runs import propose_redesign
+
+    active = read_grids(conn)
+    post = active["post_code"].mode().iloc[0]
+    codes = active.loc[active["post_code"] == post, "code"].tolist()
+    out = propose_redesign(conn, 4, codes=codes, tolerance=0.15, max_seconds=2, name="redesign-area")
+    draft = read_grids(conn, out["id"])
+    assert out["replaced"] == codes and out["proposed"] == 4 and len(draft) == len(active) - len(codes) + 4
+    kept = draft[~draft["code"].str.startswith("R")].set_index("code")
+    before = active.set_index("code").loc[kept.index]
+    assert set(kept.index) == set(active["code"]) - set(codes)
+    assert all(a.equals(b) for a, b in zip(kept.geometry, before.geometry))  # untouched, vertex for vertex
+    new = draft[draft["code"].str.startswith("R")]
+    area = shapely.union_all(active.loc[active["code"].isin(codes)].geometry.to_numpy())
+    union = shapely.union_all(new.geometry.to_numpy())
+    # the new grids fill the old area exactly: no gap, nothing outside, no overlap among them
+    assert shapely.area(shapely.symmetric_difference(union, area)) < 1e-6 * shapely.area(area)
+    assert sum(shapely.area(new.geometry.to_numpy())) == pytest.approx(shapely.area(area), rel=1e-6)
+    report = validate_plan(conn, out["id"])
+    kinds = {p["kind"] for p in report["problems"]}
+    assert not kinds & {"overlap", "gap"}, report["problems"][:3]
+
+
+def test_redesign_refuses_codes_outside_the_active_plan(conn, city):
+    from geogrid.redesign_runs import propose_redesign
+
+    with pytest.raises(InputError, match="not grids of the active plan.*NOPE"):
+        propose_redesign(conn, 2, codes=["NOPE"], max_seconds=1)
+
+
+def test_fit_to_area_gives_slivers_to_the_longest_shared_border():
+    from geogrid.redesign_runs import fit_to_area
+
+    area = shapely.box(0, 0, 0.02, 0.01)
+    # two proposals that leave a strip at the top uncovered and stick out at the bottom
+    left, right = shapely.box(0, -0.001, 0.012, 0.009), shapely.box(0.012, -0.001, 0.02, 0.009)
+    fitted = fit_to_area(gpd.GeoDataFrame({"g": [0, 1]}, geometry=[left, right], crs=4326), area)
+    a, b = fitted.geometry
+    assert shapely.area(shapely.symmetric_difference(shapely.union(a, b), area)) < 1e-12
+    assert shapely.area(shapely.intersection(a, b)) < 1e-12
+    assert shapely.get_num_geometries(a) == 1 and shapely.get_num_geometries(b) == 1
+    assert shapely.bounds(a)[3] == pytest.approx(0.01) and shapely.bounds(a)[1] == pytest.approx(0.0)

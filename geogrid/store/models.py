@@ -6,9 +6,11 @@ from datetime import datetime
 from geoalchemy2 import Geometry
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     MetaData,
@@ -367,3 +369,36 @@ class LayerVersion(Base):
     layer: Mapped[str] = mapped_column(String(32), primary_key=True)
     version: Mapped[int] = mapped_column(BigInteger, server_default="1")
     changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Road(Base):
+    """A road of a routable network (one loaded file is one ``source``; re-loading replaces it)."""
+
+    __tablename__ = "roads"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    source: Mapped[str] = mapped_column(String(100), index=True)
+    name: Mapped[str | None] = mapped_column(Text)
+    kind: Mapped[str | None] = mapped_column(String(32))
+    speed_kmh: Mapped[float]
+    oneway: Mapped[bool | None] = mapped_column(Boolean)
+    geom = mapped_column(Geometry("MULTILINESTRING", srid=4326, spatial_index=True), nullable=False)
+    __table_args__ = (CheckConstraint("speed_kmh > 0 AND speed_kmh <= 200", name="speed"),)
+
+
+class SitingProposal(Base):
+    """A site of one siting model in one run: an existing post kept open, or a selected site in the order added."""
+
+    __tablename__ = "siting_proposals"
+    run_id: Mapped[int] = mapped_column(ForeignKey("analysis_runs.id", ondelete="CASCADE"), primary_key=True)
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"))
+    model: Mapped[str] = mapped_column(String(24), primary_key=True)
+    minutes: Mapped[float]
+    rank: Mapped[int] = mapped_column(Integer)  # 1, 2, … in the order added; 0: a post kept open as given
+    site: Mapped[str] = mapped_column(String(64), primary_key=True)
+    grid_code: Mapped[str | None] = mapped_column(String(64))
+    existing: Mapped[bool]
+    gain: Mapped[float | None]  # demand weight this site adds (None for existing posts)
+    covered_share: Mapped[float | None]  # cumulative share covered once this site is open
+    workload: Mapped[float | None]  # capacitated model: workload the site serves
+    geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=True), nullable=False)
+    __table_args__ = (CheckConstraint("model IN ('mclp','lscp','capacitated_mclp')", name="model"),)

@@ -35,6 +35,9 @@ TABLES: dict[str, dict[str, str]] = {
     "coverage_cells": {"cell": "int8", "minutes": "float8", "nearest_post": "text"},
     "forecast_grids": {"grid_id": "int4", "code": "text", "horizon_days": "int4", "method": "text",
                        "score": "float8", "rank": "int4", "flagged": "bool"},
+    "siting_proposals": {"plan_id": "int4", "model": "text", "minutes": "float8", "rank": "int4", "site": "text",
+                         "grid_code": "text", "existing": "bool", "gain": "float8", "covered_share": "float8",
+                         "workload": "float8"},
 }
 
 

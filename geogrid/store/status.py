@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, text
 
-TABLES = ("plans", "grids", "posts", "staff", "incidents", "ingest_runs")
+TABLES = ("plans", "grids", "posts", "staff", "incidents", "roads", "ingest_runs")
 
 
 def table_counts(conn: Connection) -> tuple[dict[str, int], str | None]:

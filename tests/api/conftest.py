@@ -47,7 +47,7 @@ def api_city(api_database_url, tmp_path_factory):
     city = generate_city(seed=SEED, n_incidents=20_000, days=120, n_grids=120, n_posts=8, n_officers=60,
                          n_auxiliaries=120)
     files = write_city(tmp_path_factory.mktemp("apicity"), city=city)
-    load_city_files(engine, files)
+    load_city_files(engine, files, roads=True)  # roads: the web map's background, network travel times
     _run_analyses(engine)
     yield engine
     engine.dispose()
@@ -61,12 +61,10 @@ def _run_analyses(engine) -> None:
                lambda c: run_clusters(c, window), lambda c: run_forecast(c, window, methods=("kde",))):
         with engine.begin() as conn:
             fn(conn)
-    try:  # planning runs (tiers, staffing, beats, coverage) where the library provides them
-        from geogrid.planning_runs import run_planning
-    except ImportError:
-        return
+    from geogrid.planning_runs import ALL_KINDS, run_planning
+
     with engine.begin() as conn:
-        run_planning(conn)
+        run_planning(conn, kinds=ALL_KINDS)  # tiers, staffing, beats, coverage and siting
 
 
 def _free_port() -> int:

@@ -18,8 +18,8 @@ ASSETS = ROOT / "api" / "static" / "map"
 CHROMIUM = "/usr/bin/chromium"
 # every collection the commander view offers, and the ones drawn when the page opens
 LAYERS = {"hotspots", "emerging", "forecasts", "forecast-grids", "tiers", "staffing", "beats", "coverage",
-          "coverage-cells", "incidents", "grids", "posts"}
-DEFAULT_ON = {"grids", "posts", "hotspots"}
+          "coverage-cells", "incidents", "siting", "roads", "grids", "posts"}
+DEFAULT_ON = {"roads", "grids", "posts", "hotspots"}
 TIMEOUT_MS = 90_000
 
 pytestmark = pytest.mark.browser
@@ -191,7 +191,7 @@ def test_every_layer_draws_what_the_database_holds(open_map, api_city):
     w.clean()
     layers = w.state(".layers")
     tables = {"emerging": "emerging_cells", "tiers": "grid_tiers", "staffing": "grid_staffing", "beats": "beats",
-              "coverage": "coverage_grids", "coverage-cells": "coverage_cells"}
+              "coverage": "coverage_grids", "coverage-cells": "coverage_cells", "siting": "siting_proposals"}
     kinds = {"coverage-cells": "coverage"}
     for layer, table in tables.items():
         run = _latest_run(api_city, kinds.get(layer, layer))
@@ -204,8 +204,10 @@ def test_every_layer_draws_what_the_database_holds(open_map, api_city):
     assert layers["forecasts"]["count"] == _count(
         api_city, "SELECT count(*) FROM forecast_cells WHERE run_id = :r AND horizon_days = :h", r=run, h=horizon) > 0
     legend = w.page.locator("[data-testid=legend]").inner_text()
-    for title in ("新兴热点", "网格等级", "警力配置", "网格响应覆盖"):
+    for title in ("新兴热点", "网格等级", "警力配置", "网格响应覆盖", "拟建警务室（选址）", "道路"):
         assert title in legend
+    # the background is geogrid's own road network, every road of it
+    assert layers["roads"]["count"] == _count(api_city, "SELECT count(*) FROM roads") > 0
 
 
 def test_time_window_and_category_filter_the_incidents(open_map, api_city):

@@ -6,6 +6,7 @@ import { styler } from "./styles.js";
 
 // Layers the switcher offers, bottom to top; `run` = the analysis kind whose runs the layer can pick.
 export const LAYERS = [
+  { id: "roads", base: true },
   { id: "hotspots", run: "hotspots" },
   { id: "emerging", run: "emerging" },
   { id: "forecasts", run: "forecast" },
@@ -16,10 +17,11 @@ export const LAYERS = [
   { id: "coverage", run: "coverage" },
   { id: "coverage-cells", run: "coverage" },
   { id: "incidents" },
+  { id: "siting", run: "siting" },
   { id: "grids", base: true },
   { id: "posts", base: true },
 ];
-const DEFAULT_ON = new Set(["grids", "posts", "hotspots"]);
+const DEFAULT_ON = new Set(["roads", "grids", "posts", "hotspots"]);
 const DAY = 86400000;
 
 /** CQL2 text literal (single quotes doubled): user values never reach SQL, but must reach CQL2 intact. */
@@ -30,10 +32,12 @@ export class Commander {
   constructor(map, legend, legends, context, state, notify) {
     Object.assign(this, { map, legend, legends, context, state, notify });
     this.layers = new Map();
+    map.createPane("roads").style.zIndex = 405; // the background: under every thematic layer
     map.createPane("thematic").style.zIndex = 410;
     map.createPane("outline").style.zIndex = 450;
     map.createPane("points").style.zIndex = 620;
     this.canvas = L.canvas({ pane: "thematic", padding: 0.3 });
+    this.roadRenderer = L.canvas({ pane: "roads", padding: 0.3 });
     this.outlineRenderer = L.svg({ pane: "outline" });
     this.filters = this.defaultFilters();
     this.visible = true;
@@ -258,6 +262,20 @@ export class Commander {
         onEachFeature: (f, l) => l.bindTooltip(`${f.properties.code} ${f.properties.name ?? ""}`, { sticky: true }),
       });
     }
+    if (id === "roads") {
+      const c = L_.roads.classes[0].color;
+      // faster roads drawn wider, as on a paper map
+      return L.geoJSON(fc, { renderer: this.roadRenderer, interactive: false,
+        style: (f) => ({ color: c, weight: Number(f.properties.speed_kmh) >= 60 ? 2.5 : 1, opacity: 0.9 }) });
+    }
+    if (id === "siting") {
+      const [fresh, kept] = L_.siting.classes;
+      return L.geoJSON(fc, {
+        pointToLayer: (f, ll) => L.circleMarker(ll, { pane: "points", radius: f.properties.existing ? 5 : 8,
+          color: "#ffffff", weight: 1.5, fillColor: (f.properties.existing ? kept : fresh).color, fillOpacity: 1 }),
+        onEachFeature: (f, l) => l.bindTooltip(() => tooltip(f.properties)),
+      });
+    }
     if (id === "posts") {
       const c = L_.posts.classes[0].color;
       return L.geoJSON(fc, {
@@ -292,6 +310,7 @@ export class Commander {
         swatch: "outline" }] });
     }
     if (this.layers.has("posts")) sections.push({ title: this.legends.titles.posts, rows: this.legends.posts.classes });
+    if (this.layers.has("roads")) sections.push({ title: this.legends.titles.roads, rows: this.legends.roads.classes });
     this.legend.update(sections);
   }
 

@@ -121,6 +121,9 @@ export function styler(id, legends) {
         swatch: "fill" })) : [{ color: "#3f007d", zh: "警情", en: "Incident", swatch: "circle" }]),
     };
   }
+  if (id === "siting") {
+    return { color: (p) => L_.classes[p.existing ? 1 : 0].color, rows: () => L_.classes };
+  }
   return { color: () => "#756bb1", rows: () => [] };
 }
 
