@@ -98,7 +98,7 @@ def ingest_incidents(
     timezone: Annotated[Optional[str], typer.Option("--tz", help="zone of naive timestamps")] = None,
     profile: Annotated[Optional[Path], typer.Option(help="TOML profile with the field mapping")] = None,
     strict: bool = typer.Option(False, help="reject unknown categories and abort the whole load on any rejected row"),
-    chunk_rows: int = typer.Option(200_000, help="rows per chunk (bounds memory)"),
+    chunk_rows: int = typer.Option(100_000, help="rows per chunk (bounds memory: two chunks in memory at once)"),
     bulk: Optional[bool] = typer.Option(
         None, "--bulk/--no-bulk",
         help="drop and rebuild the incidents indexes around the load (faster for large loads, but readers "

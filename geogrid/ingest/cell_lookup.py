@@ -29,6 +29,10 @@ class CellGrids:
         self.index = index
         self._cells = np.empty(0, np.int64)  # sorted
         self._grid = np.empty(0, np.int64)  # the cell's grid, _NONE, or _EDGE (ask per point)
+        # the grids each edge cell's box touches, as (cell, grid) pairs sorted by cell: kept so that
+        # later chunks do not rebuild the boxes and query the tree again for cells already seen
+        self._pair_cell = np.empty(0, np.int64)
+        self._pair_grid = np.empty(0, np.int64)
 
     def locate(self, lon: np.ndarray, lat: np.ndarray, cells: np.ndarray) -> np.ndarray:
         """Index into ``index.keys`` of the grid containing each point (-1: none), as ``GridIndex.locate``."""
@@ -60,6 +64,10 @@ class CellGrids:
             inside[one] = shapely.contains_properly(self.index.geoms[igrid[one]], boxes[icell[one]])
             g[icell[inside]] = igrid[inside]
             grid[new] = g
+            edge = g[icell] == _EDGE
+            pc = np.concatenate([self._pair_cell, uniq[new][icell[edge]]])
+            order = np.argsort(pc, kind="stable")
+            self._pair_cell, self._pair_grid = pc[order], np.concatenate([self._pair_grid, igrid[edge]])[order]
             cells = np.concatenate([self._cells, uniq[new]])
             order = np.argsort(cells, kind="stable")
             self._cells, self._grid = cells[order], np.concatenate([self._grid, g])[order]
@@ -71,13 +79,12 @@ class CellGrids:
         which[edge] = np.arange(len(edge))
         pts = np.flatnonzero(which[inv] >= 0)
         ecell = which[inv[pts]]  # each point's edge cell, 0..len(edge)-1
-        icell, igrid = self.index.tree.query(_boxes(uniq[edge]), predicate="intersects")  # sorted by icell
-        count = np.bincount(icell, minlength=len(edge))
-        start = np.concatenate([[0], np.cumsum(count)])
+        start = np.searchsorted(self._pair_cell, uniq[edge], side="left")
+        count = np.searchsorted(self._pair_cell, uniq[edge], side="right") - start
         k = count[ecell]
         pair_pt = np.repeat(pts, k)
         offset = np.arange(len(pair_pt)) - np.repeat(np.cumsum(k) - k, k)
-        pair_grid = igrid[np.repeat(start[ecell], k) + offset]
+        pair_grid = self._pair_grid[np.repeat(start[ecell], k) + offset]
         hit = shapely.intersects_xy(self.index.geoms[pair_grid], lon[pair_pt], lat[pair_pt])
         hits = np.bincount(pair_pt[hit], minlength=len(out))
         single = hit & (hits[pair_pt] == 1)

@@ -6,6 +6,7 @@ https://www.postgresql.org/docs/current/sql-copy.html#id-1.9.3.55.9.4
 """
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,7 +59,14 @@ def timestamptz(values: pd.Series | pd.DatetimeIndex) -> Column:
 
 
 def text(values) -> Column:
-    """UTF-8 text; NaN/None/NA are NULL."""
+    """UTF-8 text; NaN/None/NA are NULL.
+
+    Arrow-backed strings (pandas' ``str``) and string Categoricals are encoded from their Arrow
+    buffers: no Python string object is made per value.
+    """
+    s = _arrow_strings(values)
+    if s is not None:
+        return _from_arrow(s)
     arr = values.to_numpy(dtype=object) if isinstance(values, pd.Series) else np.asarray(values, dtype=object)
     try:
         # Arrow's C++ builder encodes a million strings ~10x faster than a Python loop
@@ -68,11 +76,32 @@ def text(values) -> Column:
     return _from_arrow(s)
 
 
+def _arrow_strings(values) -> pa.Array | None:
+    """``values`` as one Arrow string array when pandas holds them in Arrow or as a Categorical."""
+    if isinstance(values, pd.Series):
+        if values.dtype == object:
+            return None
+        values = values.array
+    if not isinstance(values, (pd.Categorical, pd.arrays.ArrowStringArray, pd.arrays.ArrowExtensionArray)):
+        return None
+    try:
+        s = pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    if isinstance(s, pa.ChunkedArray):
+        s = s.combine_chunks()
+    if pa.types.is_dictionary(s.type):
+        s = s.dictionary.take(s.indices)  # a categorical: its labels, row by row
+    return s if pa.types.is_string(s.type) or pa.types.is_large_string(s.type) else None
+
+
 def _from_arrow(s: pa.Array) -> Column:
-    """A Column from an Arrow string/binary array (its offsets and data buffers, no copy per value)."""
-    if s.offset or s.type not in (pa.string(), pa.binary()):
-        s = pa.concat_arrays([s.cast(pa.binary())])  # re-base sliced arrays at offset 0
-    off = np.frombuffer(s.buffers()[1], np.int32, len(s) + 1)
+    """A Column from an Arrow (large_)string/binary array (its offsets and data buffers, no copy per value)."""
+    large = s.type in (pa.large_string(), pa.large_binary())
+    if s.offset or s.type not in (pa.string(), pa.binary(), pa.large_string(), pa.large_binary()):
+        # re-base sliced arrays at offset 0
+        s = pa.concat_arrays([s.cast(pa.large_binary() if large else pa.binary())])
+    off = np.frombuffer(s.buffers()[1], np.int64 if large else np.int32, len(s) + 1)
     lengths = np.diff(off).astype(np.int64)
     if s.null_count:
         lengths[s.is_null().to_numpy(zero_copy_only=False)] = -1
@@ -230,18 +259,27 @@ def text_bytes(values) -> Column:
     return Column(lengths, np.frombuffer(b"".join(enc), dtype=np.uint8))
 
 
+ENCODE_IN_BACKGROUND = True  # CopyStream encodes chunk k in a thread while the caller prepares k + 1
+
+
 class CopyStream:
     """One ``COPY table (names) FROM STDIN (FORMAT BINARY)`` fed chunk by chunk.
 
     Keeping a single COPY open across chunks lets the server parse chunk *k* while Python prepares
-    chunk *k + 1* (psycopg's queued writer sends from a thread). The connection can run nothing
-    else until ``close()``.
+    chunk *k + 1* (psycopg's queued writer sends from a thread). With ``background`` the tuples of a
+    chunk are also encoded in a thread of their own (numpy's sorts and copies release the GIL): at
+    most one chunk is in flight there, so memory stays bounded by two chunks. An error of that
+    thread is raised by the next ``write`` or by ``close``. The connection can run nothing else
+    until ``close()``.
     """
 
-    def __init__(self, dbapi_conn, table: str, names: list[str]):
+    def __init__(self, dbapi_conn, table: str, names: list[str], background: bool | None = None):
         from psycopg.copy import QueuedLibpqWriter
 
         self.rows = 0
+        use_thread = ENCODE_IN_BACKGROUND if background is None else background
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="copy-encode") if use_thread else None
+        self._pending: Future | None = None
         self._cur = dbapi_conn.cursor()
         self._cm = self._cur.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN (FORMAT BINARY)",
                                   writer=QueuedLibpqWriter(self._cur))
@@ -252,13 +290,40 @@ class CopyStream:
         """Send the rows of equally long ``columns``; returns their number."""
         n = len(columns[0].lengths)
         if n:
-            self._copy.write(encode_tuples(columns))
+            self._wait()  # the previous chunk is sent (or its error raised) before this one starts
+            if self._pool is not None:
+                self._pending = self._pool.submit(self._send, columns)
+            else:
+                self._send(columns)
             self.rows += n
         return n
+
+    def _send(self, columns: list[Column]) -> None:
+        self._copy.write(encode_tuples(columns))
+
+    def _wait(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
+
+    def _stop_thread(self) -> None:
+        """Wait for the chunk in flight (its error, if any, is the caller's to raise) and end the thread."""
+        if self._pool is not None:
+            if self._pending is not None:
+                pending, self._pending = self._pending, None
+                pending.exception()  # waits; the exception stays with the future
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     def close(self) -> int:
         """Finish the COPY (waits for the server); returns the rows sent."""
         if self._cm is not None:
+            try:
+                self._wait()
+            except BaseException as e:
+                self.abort(e)
+                raise
+            self._stop_thread()
             self._copy.write(_TRAILER)
             cm, self._cm = self._cm, None
             cm.__exit__(None, None, None)
@@ -267,6 +332,7 @@ class CopyStream:
 
     def abort(self, exc: BaseException) -> None:
         """End the COPY with an error (the server discards it); used when the load fails midway."""
+        self._stop_thread()
         if self._cm is not None:
             cm, self._cm = self._cm, None
             try:

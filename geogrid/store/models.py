@@ -117,9 +117,10 @@ class Incident(Base):
     priority: Mapped[str] = mapped_column(String(8), server_default="normal")
     origin: Mapped[str] = mapped_column(String(12), server_default="reported")
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    h3: Mapped[int] = mapped_column(BigInteger, index=True)
+    h3: Mapped[int] = mapped_column(BigInteger)  # no index: nothing looks rows up by cell (migration 0005)
     # grid of the *active* plan containing the point; kept right by store.plans.activate_plan
-    grid_id: Mapped[int | None] = mapped_column(Integer, index=True)  # no FK: derived, bulk-loaded
+    # no FK: derived, bulk-loaded; no index: nothing queries by it in SQL (migration 0005)
+    grid_id: Mapped[int | None] = mapped_column(Integer)
     loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=True), nullable=False)
     __table_args__ = (

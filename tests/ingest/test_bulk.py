@@ -11,6 +11,7 @@ import geogrid.ingest.incidents as ingest
 from geogrid.ingest.fields import FieldMap
 from geogrid.ingest.grids import load_grids
 from geogrid.ingest.incidents import load_incidents
+from geogrid.store import copy as pgcopy
 from geogrid.store import incidents as store
 
 CSV_FIELDS = FieldMap(id="id", lon="lon", lat="lat", time="time", category="category")
@@ -103,7 +104,7 @@ def test_bulk_reload_is_idempotent(with_grids, incidents_df, tmp_path):
     assert rows(conn, "t") == stored
 
 
-@pytest.mark.parametrize("fail_at", ["rebuild", "mid-stream", "stage-bulk"])
+@pytest.mark.parametrize("fail_at", ["rebuild", "mid-stream", "stage-bulk", "encode-thread"])
 def test_failed_bulk_load_leaves_database_and_indexes_unchanged(with_grids, incidents_df, tmp_path, monkeypatch,
                                                                 fail_at):
     conn = with_grids
@@ -120,6 +121,17 @@ def test_failed_bulk_load_leaves_database_and_indexes_unchanged(with_grids, inci
     elif fail_at == "stage-bulk":
         monkeypatch.setattr(store, "rebuild_indexes", boom)
         source = "t"
+    elif fail_at == "encode-thread":  # in CopyStream's encoding thread, on the second chunk
+        assert pgcopy.ENCODE_IN_BACKGROUND
+        calls = []
+        real_encode = pgcopy.encode_tuples
+
+        def second_encode_fails(*a, **k):
+            calls.append(1)
+            return real_encode(*a, **k) if len(calls) < 2 else boom()
+
+        monkeypatch.setattr(pgcopy, "encode_tuples", second_encode_fails)
+        source = "fresh"
     else:  # while the COPY is open, on the second chunk
         calls = []
         real = ingest.points_to_cells

@@ -71,3 +71,48 @@ def test_stream_loads_chunks_into_a_table(conn):
     assert stream.close() == 400
     got = conn.execute(text("SELECT count(*), count(id), count(g), min(t), sum(n) FROM t_stream")).one()
     assert got[0] == 400 and got[1] == 400 - 2 * 19 and got[4] == 2 * sum(range(200))
+
+
+@pytest.mark.parametrize("make", [
+    lambda v: pd.Series(v, dtype="str"),
+    lambda v: pd.Series(v, dtype="string[pyarrow]"),
+    lambda v: pd.Series(v, dtype="category"),
+    lambda v: pd.Categorical(v),
+    lambda v: pd.Series(["skipped"] + v, dtype="str").iloc[1:],  # a slice: Arrow offset not at 0
+], ids=["str", "string", "category-series", "categorical", "sliced"])
+def test_text_from_arrow_and_categoricals_matches_object_encoding(make):
+    values = ["a", None, "盗窃", "", "neighbour_dispute", "a"]
+    want = pgcopy.text(np.array(values, dtype=object))
+    got = pgcopy.text(make(values))
+    assert pgcopy._arrow_strings(make(values)) is not None  # the Arrow path was taken
+    assert got.lengths.tolist() == want.lengths.tolist() == [1, -1, 6, 0, 17, 1]
+    assert bytes(got.data) == bytes(want.data)
+
+
+@pytest.mark.parametrize("background", [True, False])
+def test_stream_error_in_a_chunk_is_raised_and_nothing_is_loaded(conn, monkeypatch, background):
+    conn.execute(text("CREATE TEMP TABLE t_fail (n bigint, id text, cat text, same text, g int, "
+                      "geom geometry(Point, 4326), t timestamptz)"))
+    real, calls = pgcopy.encode_tuples, []
+
+    def second_fails(cols):
+        calls.append(1)
+        if len(calls) == 2:
+            raise ValueError("bad chunk")
+        return real(cols)
+
+    monkeypatch.setattr(pgcopy, "encode_tuples", second_fails)
+    savepoint = conn.begin_nested()  # as a load's transaction: the failed COPY aborts it
+    stream = pgcopy.CopyStream(conn.connection.driver_connection, "t_fail",
+                               ["n", "id", "cat", "same", "g", "geom", "t"], background=background)
+    with pytest.raises(ValueError, match="bad chunk"):  # from write (3rd chunk) or close, whichever comes first
+        try:
+            for seed in (1, 2, 3):
+                stream.write(columns(50, seed))
+            stream.close()
+        except BaseException as e:
+            stream.abort(e)
+            raise
+    savepoint.rollback()
+    assert stream._pool is None  # the encoding thread has ended
+    assert conn.execute(text("SELECT count(*) FROM t_fail")).scalar() == 0
