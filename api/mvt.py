@@ -310,14 +310,28 @@ def render_cells(conn: Connection, coll: Collection, addr: TileAddress, f: TileF
         return b""
     cells = [int(r[0]) for r in rows]
     polys = cells_to_polygons(cells)
-    return bytes(conn.execute(text(CELLS_MVT_SQL), {
+    return fetch_tile(conn, CELLS_MVT_SQL, {
         "_layer": coll.id, "_extent": EXTENT, "_buffer": BUFFER, "_z": addr.z, "_x": addr.x, "_y": addr.y,
         "_res": res, "_cells": [cell_to_str(c) for c in cells], "_counts": [int(r[1]) for r in rows],
         "_wkbs": [bytes(w) for w in polys.to_wkb()],
-    }).scalar() or b"")
+    })
 
 
 def render_features(conn: Connection, coll: Collection, addr: TileAddress, f: TileFilters) -> bytes:
     """The features tile of ``coll`` (empty bytes when no feature meets it)."""
     sql, binds = features_query(conn, coll, addr, f)
-    return bytes(conn.execute(text(sql), binds).scalar() or b"")
+    return fetch_tile(conn, sql, binds)
+
+
+def fetch_tile(conn: Connection, sql: str, binds: dict) -> bytes:
+    """Run a tile statement (one bytea) and return its bytes, fetched in binary.
+
+    In text format the server hex-encodes the tile and the client decodes it: 1.5-2 ms of a 440 KB
+    tile's 18 ms, 0.3 ms of a 30 KB one (bench/tiles.py). SQLAlchemy has no per-statement binary
+    results, so the statement compiled by its dialect runs on psycopg's own cursor.
+    """
+    compiled = text(sql).bindparams(**binds).compile(dialect=conn.dialect)
+    with conn.connection.driver_connection.cursor(binary=True) as cur:
+        cur.execute(compiled.string, compiled.params)
+        row = cur.fetchone()
+    return bytes(row[0]) if row and row[0] is not None else b""

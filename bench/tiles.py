@@ -133,7 +133,7 @@ def tile_sql(conn, coll_id: str, addr: mvt.TileAddress) -> bytes:
         base = h3_resolution(conn)
         return mvt.render_cells(conn, coll, addr, f, mvt.cell_resolution(addr.z, base), base, 1)
     sql, binds = mvt.features_query(conn, coll, addr, f)
-    return bytes(conn.execute(text(sql), binds).scalar() or b"")
+    return mvt.fetch_tile(conn, sql, binds)
 
 
 def sql_and_api_p50(engine, client: LeanClient, coll_id: str, addr: mvt.TileAddress) -> tuple[float, float, int]:
