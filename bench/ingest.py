@@ -16,7 +16,7 @@ run partly in threads (the second half of each chunk's H3 cells; the COPY encodi
 chunk k + 1 is validated): their seconds add up time spent in parallel, so shares can exceed the wall time.
 
 Run: ``GEOGRID_DATABASE_URL=… /work/main/.venv/bin/python bench/ingest.py`` →
-``bench/results/ingest.json`` (needs ``scripts/provision-db.sh geogrid_bench``). Timings on a
+``bench/results/ingest.json`` (make bench gives it its own database, geogrid_bench_ingest: it truncates incidents). Timings on a
 shared machine are noisy: compare the ratios, which are measured in the same run.
 """
 from __future__ import annotations
