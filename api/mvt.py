@@ -184,7 +184,7 @@ def _column_type(coll: Collection, name: str):
 
 
 def property_sql(coll: Collection, name: str) -> str:
-    """SQL of one whitelisted property as an MVT value (arrays and JSON as text, times as RFC 3339 UTC)."""
+    """SQL of one whitelisted property as an MVT value (arrays and JSON as text, times as Unix seconds)."""
     col = f't."{name}"'
     kind = _column_type(coll, name)
     if isinstance(kind, ARRAY):
@@ -192,7 +192,9 @@ def property_sql(coll: Collection, name: str) -> str:
     if isinstance(kind, JSONB):
         return f"{col}::text"  # ST_AsMVT would spread a jsonb's keys into separate properties
     if isinstance(kind, DateTime):
-        return f"""to_char({col} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')"""
+        # Unix seconds: a number compares in a style's filter expressions, and ST_AsMVT stores it in a
+        # few bytes where a unique RFC 3339 string per feature cost 3 ms of a 6,000-point tile's 17 ms
+        return f"CAST(extract(epoch FROM {col}) AS bigint)"
     return col
 
 
@@ -203,7 +205,7 @@ def field_types(coll: Collection) -> dict[str, str]:
         kind = _column_type(coll, name)
         if isinstance(kind, Boolean):
             out[name] = "Boolean"
-        elif isinstance(kind, (Integer, Float, Numeric)) and not isinstance(kind, ARRAY):
+        elif isinstance(kind, (Integer, Float, Numeric, DateTime)) and not isinstance(kind, ARRAY):
             out[name] = "Number"
         else:
             out[name] = "String"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from datetime import datetime, timezone
 from pathlib import Path
 
 import h3
@@ -73,7 +74,7 @@ def mixed_tile(dense):
     return TMS.tile(x, y, 14)
 
 
-def test_grid_tile_decodes_with_properties_and_geometry(server, auth, grid, tmp_path):
+def test_grid_tile_decodes_with_properties_and_geometry(server, auth, grid, tmp_path, api_city):
     code, geom = grid
     t = tile_around(geom.bounds)
     r = httpx.get(server + tile_url("grids", t.z, t.x, t.y), headers=auth("viewer"))
@@ -87,7 +88,11 @@ def test_grid_tile_decodes_with_properties_and_geometry(server, auth, grid, tmp_
     got = row.geometry.iloc[0]
     # quantised to 4096 units per tile side: the shapes agree to a fraction of a percent
     assert got.symmetric_difference(geom).area / geom.area < 0.01
-    assert pd.api.types.is_integer_dtype(df["population"]) and row["updated_at"].iloc[0].endswith("Z")
+    assert pd.api.types.is_integer_dtype(df["population"]) and pd.api.types.is_integer_dtype(df["updated_at"])
+    with api_city.connect() as conn:  # times are Unix seconds in tiles
+        updated = conn.execute(text("SELECT updated_at FROM grids g JOIN plans p ON p.id = g.plan_id "
+                                    "WHERE p.status = 'active' AND g.code = :c"), {"c": code}).scalar()
+    assert int(row["updated_at"].iloc[0]) == int(updated.timestamp())
 
 
 def test_ogrinfo_reads_a_tile(server, auth, api_city, grid, tmp_path):
@@ -243,7 +248,7 @@ def test_incidents_commander_gets_raw_points(server, auth, api_city, dense, tmp_
     assert (cells["count"] < SUPPRESS_BELOW).any()
 
 
-def test_incident_filters(server, auth, dense, tmp_path):
+def test_incident_filters(server, auth, dense, tmp_path, api_city):
     lon, lat, _ = dense
     t = TMS.tile(lon, lat, 14)
     url = server + tile_url("incidents", t.z, t.x, t.y)
@@ -252,10 +257,17 @@ def test_incident_filters(server, auth, dense, tmp_path):
     only = decode(tmp_path / "b", httpx.get(url, params={"category": cat}, headers=auth("admin")).content,
                   t.z, t.x, t.y)["incidents"]
     assert set(only["category"]) == {cat} and len(only) == (full["category"] == cat).sum()
-    mid = sorted(full["occurred_at"])[len(full) // 2]
-    early = decode(tmp_path / "c", httpx.get(url, params={"datetime": f"../{mid}"}, headers=auth("admin")).content,
+    mid = sorted(full["occurred_at"])[len(full) // 2]  # Unix seconds in tiles
+    when = datetime.fromtimestamp(int(mid), tz=timezone.utc).isoformat().replace("+00:00", "Z")
+    early = decode(tmp_path / "c", httpx.get(url, params={"datetime": f"../{when}"}, headers=auth("admin")).content,
                    t.z, t.x, t.y)["incidents"]
     assert 0 < len(early) < len(full) and (early["occurred_at"] <= mid).all()
+    # the stored instants, to the second
+    row = full.iloc[0]
+    with api_city.connect() as conn:
+        stored = conn.execute(text("SELECT occurred_at FROM incidents WHERE source = :s AND external_id = :e"),
+                              {"s": row["source"], "e": row["external_id"]}).scalar()
+    assert int(row["occurred_at"]) == int(stored.timestamp())
 
 
 def test_tilejson_and_tileset_list(server, auth, api_city):
