@@ -194,7 +194,7 @@ def property_sql(coll: Collection, name: str) -> str:
     if isinstance(kind, DateTime):
         # Unix seconds: a number compares in a style's filter expressions, and ST_AsMVT stores it in a
         # few bytes where a unique RFC 3339 string per feature cost 3 ms of a 6,000-point tile's 17 ms
-        return f"CAST(extract(epoch FROM {col}) AS bigint)"
+        return f"CAST(floor(extract(epoch FROM {col})) AS bigint)"  # whole seconds, not rounded up
     return col
 
 
