@@ -31,7 +31,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -48,6 +47,7 @@ from sqlalchemy import text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common.server import geogrid_server  # noqa: E402
 from geogrid.lookup import KNN_SLACK, LOOKUP_SQL  # noqa: E402
 from geogrid.store import make_engine  # noqa: E402
 
@@ -125,46 +125,6 @@ def sql_times(engine, pts: np.ndarray, batch: int = 1, repeats: int = SQL_REPEAT
             if i >= WARMUP:
                 times.append(dt)
     return times
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """``geogrid serve`` as a subprocess on a free port; stopped on exit."""
-
-    def __init__(self, url: str, workers: int = 1) -> None:
-        port = _free_port()
-        self.base = f"http://127.0.0.1:{port}"
-        env = dict(os.environ, GEOGRID_DATABASE_URL=url, GEOGRID_API_KEYS=f"{KEY}:integrator",
-                   GEOGRID_ENVIRONMENT="development")
-        self.proc = subprocess.Popen([sys.executable, "-m", "geogrid.cli", "serve", "--port", str(port),
-                                      "--workers", str(workers)],
-                                     cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(self.base + "/health", timeout=5).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.proc.kill()
-                raise SystemExit("geogrid serve did not start: " + self.proc.stderr.read().decode()[-2000:])
-            time.sleep(0.3)
-
-    def __enter__(self) -> Server:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -282,14 +242,14 @@ def main() -> None:
     engine.dispose()
 
     workers = os.cpu_count() or 1
-    with Server(url, workers) as srv, httpx.Client(base_url=srv.base, headers={"Authorization": f"Bearer {KEY}"},
+    with geogrid_server(url, f"{KEY}:integrator", workers) as srv, httpx.Client(base_url=srv.base, headers={"Authorization": f"Bearer {KEY}"},
                                                    timeout=60) as client:
         health = single_times(client, pts, "/health")
         single = single_times(client, pts)
         batch = batch_times(client, pts)
     by_workers = {}
     for n_workers in sorted({1, workers}, reverse=True):
-        with Server(url, n_workers) as srv:
+        with geogrid_server(url, f"{KEY}:integrator", n_workers) as srv:
             if n_workers == 1:
                 with httpx.Client(base_url=srv.base, headers={"Authorization": f"Bearer {KEY}"}, timeout=60) as client:
                     cpu0 = _cpu_seconds(srv.proc.pid)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,7 +31,6 @@ from pathlib import Path
 
 import http.client
 
-import httpx
 import morecantile
 from rich.console import Console
 from rich.table import Table
@@ -42,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from api import mvt  # noqa: E402
+from bench.common.server import Server, geogrid_server as serve_geogrid  # noqa: E402
 from api.app import API_PG_OPTIONS  # noqa: E402
 from api.collections import COLLECTIONS  # noqa: E402
 from geogrid.store import make_engine  # noqa: E402
@@ -156,52 +155,8 @@ def sql_and_api_p50(engine, client: LeanClient, coll_id: str, addr: mvt.TileAddr
     return statistics.median(sql_t) * 1000, statistics.median(api_t) * 1000, size
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait(base: str, path: str, proc: subprocess.Popen, name: str) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"{name} exited: {proc.stderr.read().decode()[-2000:]}")
-        try:
-            if httpx.get(base + path, timeout=5).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    proc.kill()
-    raise SystemExit(f"{name} did not start")
-
-
-class Server:
-    """A subprocess serving HTTP on a free port; stopped on exit."""
-
-    def __init__(self, argv: list[str], env: dict, ready: str, name: str) -> None:
-        self.port = _free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen([*argv, "--port", str(self.port)], cwd=ROOT, env=env,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        _wait(self.base, ready, self.proc, name)
-
-    def __enter__(self) -> "Server":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-
-
 def geogrid_server(url: str, cache_bytes: int) -> Server:
-    env = dict(os.environ, GEOGRID_DATABASE_URL=url, GEOGRID_API_KEYS=f"{KEY}:admin",
-               GEOGRID_ENVIRONMENT="development", GEOGRID_TILE_CACHE_BYTES=str(cache_bytes))
-    return Server([sys.executable, "-m", "geogrid.cli", "serve"], env, "/health", "geogrid serve")
+    return serve_geogrid(url, f"{KEY}:admin", GEOGRID_TILE_CACHE_BYTES=str(cache_bytes))
 
 
 def tipg_python(console: Console) -> Path:

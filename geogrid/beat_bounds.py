@@ -135,14 +135,7 @@ def _pair_bound(nbrs, w, mu, heavy, i, j, max_team, level, max_sets) -> float:
     nodes = _ball(nbrs, w, heavy, [i, j], cap)
     if nodes is None or len(nodes) > 60:
         return 0.0
-    pos = {v: k for k, v in enumerate(nodes)}
-    nb = [0] * len(nodes)
-    for v, k in pos.items():
-        for u in nbrs[v]:
-            if u in pos:
-                nb[k] |= 1 << pos[u]
-    ws = [float(w[v]) for v in nodes]
-    full = (1 << len(nodes)) - 1
+    pos, nb, ws, full = _bit_graph(nbrs, w, nodes)
     jbit = 1 << pos[j]
     sets = []
     for root in (i, j):
@@ -175,6 +168,18 @@ def _pair_bound(nbrs, w, mu, heavy, i, j, max_team, level, max_sets) -> float:
     return float(best)
 
 
+def _bit_graph(nbrs, w, nodes: list[int]) -> tuple[dict[int, int], list[int], list[float], int]:
+    """``nodes`` as a local graph for :func:`connected_sets`: local index of each node, neighbour bit
+    masks, weights and the mask of all nodes."""
+    pos = {v: k for k, v in enumerate(nodes)}
+    nb = [0] * len(nodes)
+    for v, k in pos.items():
+        for u in nbrs[v]:
+            if u in pos:
+                nb[k] |= 1 << pos[u]
+    return pos, nb, [float(w[v]) for v in nodes], (1 << len(nodes)) - 1
+
+
 def _set_dev(W: float, mu: float, max_team: int) -> float:
     return min(abs(W / (o * mu) - 1.0) for o in range(1, max_team + 1))
 
@@ -198,14 +203,7 @@ def _grid_bound(nbrs, w, mu, heavy, i, max_team, level, max_sets) -> tuple[float
     nodes = sorted(dist)
     if len(nodes) > 60:  # a wide ball of light grids: plenty of sets near the mean, nothing to prove
         return 0.0, ()
-    pos = {v: k for k, v in enumerate(nodes)}
-    nb = [0] * len(nodes)
-    for v, k in pos.items():
-        for u in nbrs[v]:
-            if u in pos:
-                nb[k] |= 1 << pos[u]
-    ws = [float(w[v]) for v in nodes]
-    full = (1 << len(nodes)) - 1
+    pos, nb, ws, full = _bit_graph(nbrs, w, nodes)
     best, best_mask, count = np.inf, 0, 0
     for mask, W in connected_sets(nb, ws, pos[i], full, cap):
         d = _set_dev(W, mu, max_team)

@@ -264,23 +264,21 @@ def _add_sites(m: folium.Map, sites: gpd.GeoDataFrame) -> None:
               "gain": ("新增覆盖警情 Incidents gained", fmt(pd.to_numeric(sites["gain"]), ".0f"))}
     if "model" in sites:
         fields["model"] = ("模型 Model", sites["model"])
-    style = {"radius": 7, "color": "#ffffff", "weight": 1.5, "fill": True, "fillColor": pal.PROPOSED_SITE.color,
-             "fillOpacity": 1}
-    folium.GeoJson(
-        to_geojson(sites, {k: v for k, (_, v) in fields.items()}), name="拟建警务室 Proposed posts",
-        marker=folium.CircleMarker(), style_function=lambda _: style,
-        tooltip=folium.GeoJsonTooltip(list(fields), [a for a, _ in fields.values()]),
-    ).add_to(m)
+    _add_points(m, sites, fields, pal.PROPOSED_SITE.color, 7, "拟建警务室 Proposed posts")
 
 
 def _add_posts(m: folium.Map, posts: gpd.GeoDataFrame) -> None:
     fields = {"name": ("警务室 Post", posts["name"])}
     if "code" in posts:
         fields["code"] = ("编码 Code", posts["code"])
-    style = {"radius": 6, "color": "#ffffff", "weight": 1.5, "fill": True, "fillColor": pal.POST.color,
-             "fillOpacity": 1}
+    _add_points(m, posts, fields, pal.POST.color, 6, "警务室 Posts")
+
+
+def _add_points(m: folium.Map, frame: gpd.GeoDataFrame, fields: dict, colour: str, radius: int, name: str) -> None:
+    """Circle markers with a white rim and a bilingual tooltip of ``fields`` (key → (label, values))."""
+    style = {"radius": radius, "color": "#ffffff", "weight": 1.5, "fill": True, "fillColor": colour, "fillOpacity": 1}
     folium.GeoJson(
-        to_geojson(posts, {k: v for k, (_, v) in fields.items()}), name="警务室 Posts",
+        to_geojson(frame, {k: v for k, (_, v) in fields.items()}), name=name,
         marker=folium.CircleMarker(), style_function=lambda _: style,
         tooltip=folium.GeoJsonTooltip(list(fields), [a for a, _ in fields.values()]),
     ).add_to(m)

@@ -244,3 +244,12 @@ def test_fit_to_area_gives_slivers_to_the_longest_shared_border():
     assert shapely.area(shapely.intersection(a, b)) < 1e-12
     assert shapely.get_num_geometries(a) == 1 and shapely.get_num_geometries(b) == 1
     assert shapely.bounds(a)[3] == pytest.approx(0.01) and shapely.bounds(a)[1] == pytest.approx(0.0)
+
+
+def test_read_barriers_names_a_file_it_cannot_read(tmp_path):
+    from geogrid.redesign_runs import read_barriers
+
+    bad = tmp_path / "rivers.gpkg"
+    bad.write_text("not a geopackage")
+    with pytest.raises(InputError, match="rivers.gpkg: not a readable vector file"):
+        read_barriers(bad)
