@@ -26,6 +26,9 @@ class Collection:
     geometry_type: str
     properties: tuple[str, ...]
     id_expr: str = "id"  # SQL expression of the feature id (text)
+    # SQL expression pages are ordered by; None: the id as bytes (collation "C"). A numeric key lets the
+    # primary-key index serve a page in key order instead of sorting every matched row by its text id
+    order_expr: str | None = None
     scope: str = "table"  # "plan" (grids of a plan), "run" (rows of one analysis run), "table"
     run_kind: str | None = None
     datetime_column: str | None = None
@@ -66,7 +69,7 @@ COLLECTIONS: dict[str, Collection] = {c.id: c for c in [
                description="Existing posts (rank 0) and the new posts each siting model proposes, in the order "
                            "added, with the incidents each adds (gain) and the cumulative covered share."),
     Collection("roads", "Road network", "道路网络", "roads", "MultiLineString",
-               ("source", "name", "kind", "speed_kmh", "oneway"), id_expr="id::text",
+               ("source", "name", "kind", "speed_kmh", "oneway"), id_expr="id::text", order_expr="id",
                description="Roads loaded for network travel times (a background layer of the web map)."),
     Collection("hotspots", "Hot and cold spots (Gi*)", "热点与冷点", "hotspot_cells", "Polygon",
                ("count", "z", "p", "p_fdr", "gi_bin", "label", "label_zh"), id_expr=_cell_id(), scope="run",
@@ -85,7 +88,7 @@ COLLECTIONS: dict[str, Collection] = {c.id: c for c in [
                id_expr="code || '-' || horizon_days || '-' || method", scope="run", run_kind="forecast"),
     Collection("incidents", "Incidents", "警情", "incidents", "Point",
                ("source", "external_id", "category", "priority", "origin", "occurred_at", "grid_id"),
-               id_expr="id::text", datetime_column="occurred_at", roles=RAW_INCIDENTS,
+               id_expr="id::text", order_expr="id", datetime_column="occurred_at", roles=RAW_INCIDENTS,
                description="Raw incidents for commanders and admins; other roles get counts per H3 cell "
                            "with counts below 5 suppressed."),
 ]}

@@ -188,7 +188,7 @@ def _typed(name: str, raw: str, kind: str):
 
 def source(conn: Connection, view: View, filters: Filters, plan: int | None = None, run: int | None = None,
            extra: tuple[str, dict] | None = None) -> tuple[str, dict]:
-    """A SELECT yielding ``_id``, ``geom`` and the view's properties: the rows to filter and page."""
+    """A SELECT yielding ``_id``, ``_ord`` (the paging key), ``geom`` and the view's properties."""
     coll = view.coll
     scope, binds = scope_filter(conn, coll, plan, run)
     conds = [scope, *filters.inner] + ([extra[0]] if extra else [])
@@ -196,14 +196,16 @@ def source(conn: Connection, view: View, filters: Filters, plan: int | None = No
     where = " AND ".join(f"({c})" for c in conds)
     if view.agg is None:
         cols = ", ".join(f'"{p}"' for p in coll.properties)
-        return f"SELECT {coll.id_expr} AS _id, geom, {cols} FROM {coll.table} WHERE {where}", binds
+        order = coll.order_expr or f'({coll.id_expr}) COLLATE "C"'
+        return f"SELECT {coll.id_expr} AS _id, {order} AS _ord, geom, {cols} FROM {coll.table} WHERE {where}", binds
     # counts per cell in SQL; the cells' polygons come from h3 (no h3 extension in the database) and go
     # back in as an array so that bbox and spatial filters run on the cells, not on the hidden points
     rows = _execute(conn, f"SELECT {view.agg.cell_column} AS cell, count(*) AS n FROM {coll.table} "
                           f"WHERE {where} GROUP BY 1 HAVING count(*) >= :_min", {**binds, "_min": view.agg.min_count})
     cells = [int(r.cell) for r in rows]
     wkbs = [bytes(w) for w in shapely.to_wkb(cells_to_polygons(cells).values)] if cells else []
-    sql = ("SELECT lower(to_hex(a.cell)) AS _id, ST_GeomFromWKB(a.wkb, 4326) AS geom, "
+    sql = ("SELECT lower(to_hex(a.cell)) AS _id, lower(to_hex(a.cell)) COLLATE \"C\" AS _ord, "
+           "ST_GeomFromWKB(a.wkb, 4326) AS geom, "
            "lower(to_hex(a.cell)) AS cell, a.count FROM unnest(CAST(:_cells AS bigint[]), "
            "CAST(:_counts AS integer[]), CAST(:_wkbs AS bytea[])) AS a(cell, count, wkb)")
     return sql, {"_cells": cells, "_counts": [int(r.n) for r in rows], "_wkbs": wkbs}
@@ -218,13 +220,13 @@ def feature_sql(view: View) -> str:
 
 def page(conn: Connection, view: View, src: tuple[str, dict], filters: Filters, limit: int,
          offset: int) -> tuple[int, list[str]]:
-    """(number matched, features of the page as GeoJSON text), ordered by feature id."""
+    """(number matched, features of the page as GeoJSON text), in the collection's paging order."""
     sql, binds = src
     binds = {**binds, **filters.binds}
     where = " AND ".join(f"({c})" for c in filters.outer) or "TRUE"
     matched = _execute(conn, f"SELECT count(*) FROM ({sql}) AS t WHERE {where}", binds)[0][0]
     rows = _execute(conn, f"SELECT {feature_sql(view)} FROM ({sql}) AS t WHERE {where} "
-                          f'ORDER BY t._id COLLATE "C" LIMIT :_limit OFFSET :_offset',
+                          "ORDER BY t._ord LIMIT :_limit OFFSET :_offset",
                     {**binds, "_limit": limit, "_offset": offset})
     return int(matched), [r[0] for r in rows]
 

@@ -343,3 +343,22 @@ def test_next_links_keep_the_filters(client, sql):
     cql = "population > 2000"
     ids = _all_ids(client, f"/collections/grids/items?filter={quote(cql)}&kind=urban&limit=5")
     assert sorted(ids) == _grid_codes(sql, "population > 2000 AND kind = 'urban'")
+
+
+def test_raw_incidents_page_in_numeric_id_order(client, auth, sql):
+    # raw incidents page by their numeric key (the primary-key index), not by the id's text
+    params = {"limit": 400, "datetime": "2025-03-01T00:00:00Z/2025-04-01T00:00:00Z"}
+    headers = auth("commander")
+    got, r = [], client.get("/collections/incidents/items", params=params, headers=headers)
+    while True:
+        body = r.json()
+        got += [int(f["id"]) for f in body["features"]]
+        nxt = [link["href"] for link in body["links"] if link["rel"] == "next"]
+        if not nxt:
+            break
+        r = client.get(nxt[0], headers=headers)
+    want = [r[0] for r in sql("SELECT id FROM incidents WHERE occurred_at BETWEEN '2025-03-01T00:00:00Z' "
+                              "AND '2025-04-01T00:00:00Z' ORDER BY id")]
+    assert len(want) > 800, "the filter must span several pages for this test to mean anything"
+    assert got == want
+    assert any(len(str(a)) < len(str(b)) for a, b in zip(want, want[1:])), "ids must cross a power of ten"
