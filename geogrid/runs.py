@@ -150,10 +150,11 @@ def run_forecast(conn: Connection, window: Window, horizons=(7, 28), methods=("k
     cells by score are flagged for early warning, and likewise the top ``flag_share`` of grids (at
     least one) by grid score, the sum of the scores of the grid's cells (centroid policy, as
     everywhere a grid is turned into cells): expected incidents for count-scaled methods, a ranking
-    for kernel ones. Results go to ``forecast_cells`` and ``forecast_grids``.
+    for kernel ones. Results go to ``forecast_cells`` and ``forecast_grids``. A learned method with too
+    little history to fit scores by the 52-week counts, and the summary's ``fallbacks`` says so.
     """
     from geogrid.cells import grids_to_cells, points_to_cells, study_area_cells
-    from geogrid.forecast import forecast, scores_to_grids
+    from geogrid.forecast import History, make_method, scores_to_grids
 
     plan, grids, inc = _inputs(conn, window)
     if not len(inc):
@@ -164,10 +165,14 @@ def run_forecast(conn: Connection, window: Window, horizons=(7, 28), methods=("k
     cut = pd.Timestamp(cutoff) if cutoff is not None else inc["occurred_at"].max().normalize() + pd.Timedelta(days=1)
     if cut.tzinfo is None:
         cut = cut.tz_localize(window.timezone)
-    cell_frames, grid_frames = [], []
+    history = History(inc, cells, cut)
+    cell_frames, grid_frames, fallbacks = [], [], {}
     for h in horizons:
         for m in methods:
-            s = forecast(inc, cells, cut, int(h), method=m).reindex(cells).fillna(0.0)
+            fitted = make_method(m).fit(history, int(h))
+            if fitted.fallback_:
+                fallbacks[f"{m} {int(h)} d"] = fitted.fallback_
+            s = fitted.predict().reindex(cells).fillna(0.0)
             cell_frames.append(_ranked(pd.DataFrame({"cell": cells, "score": s.to_numpy()}), flag_share)
                                .assign(horizon_days=int(h), method=m))
             g = scores_to_grids(s, cell_grid).reindex(grids["code"]).fillna(0.0)  # grids without a cell centre: 0
@@ -187,7 +192,8 @@ def run_forecast(conn: Connection, window: Window, horizons=(7, 28), methods=("k
     results.save(conn, "forecast_grids", run, per_grid)
     summary = {"incidents": int(len(inc)), "cells": int(len(cells)), "grids": int(len(grids)),
                "cutoff": cut.isoformat(), "flagged_per_forecast": _n_flag(len(cells), flag_share),
-               "flagged_grids_per_forecast": _n_flag(len(grids), flag_share)}
+               "flagged_grids_per_forecast": _n_flag(len(grids), flag_share),
+               "fallbacks": fallbacks}
     results.finish_run(conn, run, summary)
     return run, summary
 

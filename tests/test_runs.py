@@ -90,3 +90,14 @@ def test_forecast_is_stored_with_flags_and_uses_only_the_past(city_conn):
     # reported-only training sees fewer incidents than all origins
     _, rep = run_forecast(conn, Window(origin="reported"), horizons=(7,), res=8, cutoff="2025-07-01")
     assert rep["incidents"] < summary["incidents"]
+
+
+def test_forecast_run_records_a_learned_method_that_could_not_fit(city_conn):
+    from geogrid.runs import run_forecast
+
+    # half a year of history before the cut-off: too little for the stack's first training origin
+    run, summary = run_forecast(city_conn, Window(), horizons=(7,), methods=("kde", "stacked"), res=8,
+                                cutoff="2025-07-01")
+    assert list(summary["fallbacks"]) == ["stacked 7 d"] and "52-week counts" in summary["fallbacks"]["stacked 7 d"]
+    stored = city_conn.execute(text("SELECT summary FROM analysis_runs WHERE id = :r"), {"r": run}).scalar()
+    assert stored["fallbacks"] == summary["fallbacks"]

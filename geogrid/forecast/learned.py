@@ -127,7 +127,8 @@ class Learned(Forecaster):
             ys.append(y[keep] / base[keep])
             ws.append(w * base[keep])
         if not xs or np.concatenate(ys).sum() == 0:
-            # nothing to learn from: fall back to the long-window counts
+            self.fallback_ = (f"nothing to learn from: {history.n_ages} days before the cut-off gave "
+                              f"{len(xs)} training origins with incidents; 52-week counts used")
             return history.window(364)
         x, y, w = np.vstack(xs), np.concatenate(ys), np.concatenate(ws)
         if stack is not None:

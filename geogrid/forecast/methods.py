@@ -4,7 +4,8 @@ Every forecaster has the same shape: parameters in ``__init__``; ``fit(history, 
 the :class:`~geogrid.forecast.history.History` it is given (incidents before the cut-off) and stores
 ``scores_``, a Series indexed by cell where a higher score means more expected incidents in the
 ``horizon_days`` after the cut-off. Scores rank cells; only ``last_period``, ``long_window`` and
-``learned`` are on the scale of incident counts.
+``learned`` are on the scale of incident counts. A learned forecaster that has too little history to
+fit says so in ``fallback_`` (None when it fitted) and scores by the 52-week counts instead.
 
 ``origin='reported'`` makes a forecaster learn only from incidents the public reported, not from those
 patrols discovered: patrols find incidents where patrols are sent, so feeding them back would make a
@@ -35,6 +36,7 @@ class Forecaster:
         horizon = check_horizon(horizon_days)
         if self.origin is not None:
             history = history.where("origin", self.origin)
+        self.fallback_ = None  # set by _score when it could not fit and used a simpler method instead
         scores = np.asarray(self._score(history, horizon), dtype=np.float64)
         self.scores_ = pd.Series(scores, index=pd.Index(history.cells, name="cell"), name=self.name)
         self.cutoff_ = history.cutoff

@@ -103,7 +103,9 @@ class Stacked(Forecaster):
             zs.append(z)
             ys.append(y / y.mean())
         if not zs:
-            # too little history to learn from: the 52-week counts
+            need = self.target_days + self.min_past_days
+            self.fallback_ = (f"too little history to fit: {history.n_ages} days before the cut-off, "
+                              f"{need} needed for one training origin; 52-week counts used")
             return history.window(364)
         z, y = np.vstack(zs), np.concatenate(ys)
         self.mean_, self.scale_ = z.mean(axis=0), z.std(axis=0) + 1e-9

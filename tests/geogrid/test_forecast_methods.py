@@ -187,3 +187,15 @@ def test_stacked_refuses_bad_parameters(params, match):
     incidents, cells = trend_city()
     with pytest.raises(InputError, match=match):
         Stacked(**params).fit(History(incidents, cells, "2021-10-04"), 7)
+
+
+@pytest.mark.parametrize("method", ["stacked", "learned"])
+def test_learned_methods_say_when_history_is_too_short_to_fit(method):
+    """With under a year of history there is no training origin: the 52-week counts are used, and said."""
+    incidents, cells = trend_city()
+    short = History(incidents, cells, START + pd.Timedelta(days=20))
+    fitted = make_method(method).fit(short, 7)
+    assert fitted.fallback_ is not None and "52-week counts used" in fitted.fallback_
+    np.testing.assert_array_equal(fitted.scores_.to_numpy(), short.window(364))
+    assert make_method(method).fit(History(incidents, cells, "2021-10-04"), 7).fallback_ is None
+    assert LongWindow().fit(short, 7).fallback_ is None
