@@ -127,8 +127,8 @@ class Learned(Forecaster):
             ys.append(y[keep] / base[keep])
             ws.append(w * base[keep])
         if not xs or np.concatenate(ys).sum() == 0:
-            self.fallback_ = (f"nothing to learn from: {history.n_ages} days before the cut-off gave "
-                              f"{len(xs)} training origins with incidents; 52-week counts used")
+            self.fallback_ = (f"nothing to learn from: no training target with an incident in the "
+                              f"{history.n_ages} days before the cut-off; 52-week counts used")
             return history.window(364)
         x, y, w = np.vstack(xs), np.concatenate(ys), np.concatenate(ws)
         if stack is not None:
