@@ -28,10 +28,11 @@ def sql(api_city):
     return run
 
 
-def _all_ids(client: httpx.Client, url: str, **params) -> list[str]:
+def _all_ids(client: httpx.Client, url: str, headers: dict | None = None, **params) -> list[str]:
     """Ids of every feature reached by following ``next`` links from ``url``."""
     ids, pages = [], 0
-    r = client.get(url, params=params) if params else client.get(url)  # params= would drop url's query
+    # params= would drop url's query
+    r = client.get(url, params=params, headers=headers) if params else client.get(url, headers=headers)
     while True:
         assert r.status_code == 200, r.text
         body = r.json()
@@ -41,7 +42,7 @@ def _all_ids(client: httpx.Client, url: str, **params) -> list[str]:
         if not nxt:
             return ids
         assert pages < 500, "next links do not end"
-        r = client.get(nxt[0])
+        r = client.get(nxt[0], headers=headers)
 
 
 def _grid_codes(sql, where: str = "TRUE", **binds) -> list[str]:
@@ -347,16 +348,8 @@ def test_next_links_keep_the_filters(client, sql):
 
 def test_raw_incidents_page_in_numeric_id_order(client, auth, sql):
     # raw incidents page by their numeric key (the primary-key index), not by the id's text
-    params = {"limit": 400, "datetime": "2025-03-01T00:00:00Z/2025-04-01T00:00:00Z"}
-    headers = auth("commander")
-    got, r = [], client.get("/collections/incidents/items", params=params, headers=headers)
-    while True:
-        body = r.json()
-        got += [int(f["id"]) for f in body["features"]]
-        nxt = [link["href"] for link in body["links"] if link["rel"] == "next"]
-        if not nxt:
-            break
-        r = client.get(nxt[0], headers=headers)
+    got = [int(i) for i in _all_ids(client, "/collections/incidents/items", auth("commander"), limit=400,
+                                    datetime="2025-03-01T00:00:00Z/2025-04-01T00:00:00Z")]
     want = [r[0] for r in sql("SELECT id FROM incidents WHERE occurred_at BETWEEN '2025-03-01T00:00:00Z' "
                               "AND '2025-04-01T00:00:00Z' ORDER BY id")]
     assert len(want) > 800, "the filter must span several pages for this test to mean anything"
