@@ -35,6 +35,25 @@ def engine(database_url):
     eng.dispose()
 
 
+@pytest.fixture(scope="session")
+def remove_demo_city(engine):
+    """A function deleting what ``geogrid.demo.load_city_files`` committed for a generated ``city``: its plan
+    and runs, incidents, posts, staff, roads and ingest records (for fixtures that commit a small city)."""
+    from sqlalchemy import text
+
+    def remove(city) -> None:
+        with engine.begin() as c:
+            plan_ids = c.execute(text("SELECT id FROM plans WHERE name = 'demo-2025'")).scalars().all()
+            c.execute(text("DELETE FROM analysis_runs WHERE plan_id = ANY(:p)"), {"p": plan_ids})
+            c.execute(text("DELETE FROM plans WHERE id = ANY(:p)"), {"p": plan_ids})
+            c.execute(text("DELETE FROM incidents WHERE source = 'demo-110'"))
+            c.execute(text("DELETE FROM posts WHERE code = ANY(:c)"), {"c": city.posts["code"].tolist()})
+            c.execute(text("DELETE FROM staff WHERE code = ANY(:c)"), {"c": city.staff["code"].tolist()})
+            c.execute(text("DELETE FROM roads WHERE source = 'demo-roads'"))
+            c.execute(text("DELETE FROM ingest_runs WHERE source IN ('demo-110', 'demo-2025', 'demo', 'demo-roads')"))
+    return remove
+
+
 @pytest.fixture
 def conn(engine):
     """A connection inside a transaction that is rolled back after the test (loads use savepoints)."""

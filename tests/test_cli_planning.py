@@ -15,7 +15,7 @@ def run(*args, env=None):
 
 
 @pytest.fixture(scope="module")
-def planning_city(engine, database_url, tmp_path_factory):
+def planning_city(engine, database_url, tmp_path_factory, remove_demo_city):
     """A small city committed to the test database (grids, posts, staff, incidents); removed afterwards."""
     from geogrid.demo import load_city_files, write_city
     from geogrid.generate import generate_city
@@ -28,14 +28,7 @@ def planning_city(engine, database_url, tmp_path_factory):
             pytest.skip("the test database has an active plan committed by another run")
     load_city_files(engine, files)
     yield city, {"GEOGRID_DATABASE_URL": database_url}
-    with engine.begin() as c:
-        plan_ids = c.execute(text("SELECT id FROM plans WHERE name = 'demo-2025'")).scalars().all()
-        c.execute(text("DELETE FROM analysis_runs WHERE plan_id = ANY(:p)"), {"p": plan_ids})
-        c.execute(text("DELETE FROM plans WHERE id = ANY(:p)"), {"p": plan_ids})
-        c.execute(text("DELETE FROM incidents WHERE source = 'demo-110'"))
-        c.execute(text("DELETE FROM posts WHERE code = ANY(:c)"), {"c": city.posts["code"].tolist()})
-        c.execute(text("DELETE FROM staff WHERE code = ANY(:c)"), {"c": city.staff["code"].tolist()})
-        c.execute(text("DELETE FROM ingest_runs WHERE source IN ('demo-110', 'demo-2025', 'demo')"))
+    remove_demo_city(city)
 
 
 def _latest_summary(engine, kind):

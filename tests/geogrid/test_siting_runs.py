@@ -216,7 +216,7 @@ def _cli(*args, env):
 
 
 @pytest.fixture(scope="module")
-def committed_city(engine, database_url, tmp_path_factory):
+def committed_city(engine, database_url, tmp_path_factory, remove_demo_city):
     from geogrid.demo import load_city_files, write_city
     from geogrid.generate import generate_city
 
@@ -226,15 +226,7 @@ def committed_city(engine, database_url, tmp_path_factory):
     city = generate_city(seed=3, n_incidents=2_000, days=90, n_grids=60, n_posts=4, n_officers=20, n_auxiliaries=30)
     load_city_files(engine, write_city(tmp_path_factory.mktemp("sitingcity"), city=city), roads=True)
     yield {"GEOGRID_DATABASE_URL": database_url}
-    with engine.begin() as c:
-        plan_ids = c.execute(text("SELECT id FROM plans WHERE name = 'demo-2025'")).scalars().all()
-        c.execute(text("DELETE FROM analysis_runs WHERE plan_id = ANY(:p)"), {"p": plan_ids})
-        c.execute(text("DELETE FROM plans WHERE id = ANY(:p)"), {"p": plan_ids})
-        c.execute(text("DELETE FROM incidents WHERE source = 'demo-110'"))
-        c.execute(text("DELETE FROM posts WHERE code = ANY(:c)"), {"c": city.posts["code"].tolist()})
-        c.execute(text("DELETE FROM staff WHERE code = ANY(:c)"), {"c": city.staff["code"].tolist()})
-        c.execute(text("DELETE FROM roads WHERE source = 'demo-roads'"))
-        c.execute(text("DELETE FROM ingest_runs WHERE source IN ('demo-110', 'demo-2025', 'demo', 'demo-roads')"))
+    remove_demo_city(city)
 
 
 def test_cli_analyze_siting_and_the_coverage_map(engine, committed_city, tmp_path):

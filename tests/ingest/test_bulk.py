@@ -104,6 +104,16 @@ def test_bulk_reload_is_idempotent(with_grids, incidents_df, tmp_path):
     assert rows(conn, "t") == stored
 
 
+def _second_call_fails(real, boom):
+    """``real``, except that its second call (the second chunk) runs ``boom`` instead."""
+    calls = []
+
+    def wrapper(*a, **k):
+        calls.append(1)
+        return real(*a, **k) if len(calls) < 2 else boom()
+    return wrapper
+
+
 @pytest.mark.parametrize("fail_at", ["rebuild", "mid-stream", "stage-bulk", "encode-thread"])
 def test_failed_bulk_load_leaves_database_and_indexes_unchanged(with_grids, incidents_df, tmp_path, monkeypatch,
                                                                 fail_at):
@@ -123,24 +133,10 @@ def test_failed_bulk_load_leaves_database_and_indexes_unchanged(with_grids, inci
         source = "t"
     elif fail_at == "encode-thread":  # in CopyStream's encoding thread, on the second chunk
         assert pgcopy.ENCODE_IN_BACKGROUND
-        calls = []
-        real_encode = pgcopy.encode_tuples
-
-        def second_encode_fails(*a, **k):
-            calls.append(1)
-            return real_encode(*a, **k) if len(calls) < 2 else boom()
-
-        monkeypatch.setattr(pgcopy, "encode_tuples", second_encode_fails)
+        monkeypatch.setattr(pgcopy, "encode_tuples", _second_call_fails(pgcopy.encode_tuples, boom))
         source = "fresh"
     else:  # while the COPY is open, on the second chunk
-        calls = []
-        real = ingest.points_to_cells
-
-        def second_fails(*a, **k):
-            calls.append(1)
-            return real(*a, **k) if len(calls) < 2 else boom()
-
-        monkeypatch.setattr(ingest, "points_to_cells", second_fails)
+        monkeypatch.setattr(ingest, "points_to_cells", _second_call_fails(ingest.points_to_cells, boom))
         source = "fresh"
     with pytest.raises(RuntimeError, match="disk full"):
         load_incidents(conn, path, CSV_FIELDS, source=source, bulk=True, chunk_rows=60)
